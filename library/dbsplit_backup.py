@@ -1,0 +1,96 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: dbsplit_backup
+short_description: Take a full, checksummed pg_dump of the source database on the host
+description:
+  - Runs C(pg_dump --format custom) from the source server's own image in a one-off
+    container on the server's network, writing into O(directory) on the host.
+  - The archive is the rollback point and the single source of every target, so every
+    target holds the same instant. Its SHA-256 and size go into a manifest beside it.
+  - An existing archive that matches its manifest is reused (no change) unless O(force).
+  - In check mode, reports whether a backup would be taken and the database's size.
+options:
+  source:
+    description: Connection to the source and where its client tools run.
+    type: dict
+    required: true
+    suboptions:
+      login_host: {description: Address of the server as seen from the host., type: str, required: true}
+      login_port: {description: Port of the server., type: int, default: 5432}
+      login_user: {description: Role to connect as., type: str, required: true}
+      login_password: {description: Password of the role., type: str, required: true}
+      db: {description: Database to back up., type: str, required: true}
+      tools_image: {description: Image whose pg_dump is used (the server's own)., type: str, required: true}
+      tools_network: {description: Docker network from which the tools container reaches the server., type: str, required: true}
+      tools_host: {description: Name of the server on that network., type: str, required: true}
+  directory:
+    description: Directory on the host for the archive and its manifest (created 0700).
+    type: path
+    required: true
+  compress_level:
+    description: pg_dump compression level, 0 (none) to 9; 1 is fast and already shrinks text well.
+    type: int
+    default: 1
+  force:
+    description: Take a new backup even if a valid one exists (the source may have changed since).
+    type: bool
+    default: false
+author: yemma-dbsplit team
+"""
+
+EXAMPLES = r"""
+- name: 4-backup | Take the full backup every target is restored from
+  dbsplit_backup:
+    source: "{{ dbsplit_source_runtime }}"
+    directory: /var/backups/yemma-dbsplit
+"""
+
+RETURN = r"""
+manifest:
+  description: Archive path, sha256, id (first 16 hex digits), bytes, seconds, taken_at.
+  returned: when a backup exists or was taken
+  type: dict
+database_bytes:
+  description: Size of the source database (pg_database_size).
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.dbsplit import backup, pgconn, pgtools
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            source=dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS),
+            directory=dict(type="path", required=True),
+            compress_level=dict(type="int", default=1),
+            force=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    psycopg = pgconn.import_psycopg(module)
+    source = module.params["source"]
+    try:
+        with pgconn.connect(psycopg, source) as conn:
+            size, version = conn.execute(
+                "SELECT pg_database_size(current_database()), current_setting('server_version_num')::int"
+            ).fetchone()
+        manifest = None if module.params["force"] else backup.existing(module.params["directory"], source["db"])
+        if manifest or module.check_mode:
+            module.exit_json(changed=manifest is None, manifest=manifest, database_bytes=size)
+        pgtools.check_client_version(source["tools_image"], "pg_dump", version)
+        manifest = backup.take(pgconn.tools_runtime(source), source["login_password"], source["db"],
+                               module.params["directory"], module.params["compress_level"], version)
+    except (psycopg.Error, pgtools.ToolError, OSError) as exc:
+        module.fail_json(msg=f"backup of {source['db']} failed: {exc}")
+    module.exit_json(changed=True, manifest=manifest, database_bytes=size)
+
+
+if __name__ == "__main__":
+    main()

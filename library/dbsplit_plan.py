@@ -1,0 +1,112 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: dbsplit_plan
+short_description: Plan the split of one PostgreSQL database into one database per service
+description:
+  - Reads the source database's catalog and, for every target database of the service map,
+    lists its tables (partitions included) and every object they need that C(pg_dump -t)
+    leaves out, such as enum and composite types, domains, functions used by defaults,
+    checks and triggers, extensions, sequences used by defaults, and schemas.
+  - Foreign keys that would cross into another database are left out of the plan and listed.
+  - Checks the map against the source, reporting mapped tables that do not exist (with the
+    nearest name), tables mapped twice, C(alembic_version*) tables mapped, and source tables
+    that no service claims and that are not listed as left behind.
+  - Only reads the catalog, so it runs in check mode too.
+options:
+  source:
+    description: Connection to the source database.
+    type: dict
+    required: true
+    suboptions:
+      login_host: {description: Address of the server., type: str, required: true}
+      login_port: {description: Port of the server., type: int, default: 5432}
+      login_user: {description: Role to connect as., type: str, required: true}
+      login_password: {description: Password of O(source.login_user)., type: str, required: true}
+      db: {description: Database to split., type: str, required: true}
+  services:
+    description:
+      - Service name to C(tables) (names, optionally schema-qualified) and C(endpoint), a
+        dict with C(database) and either C(container) or C(host) (and C(port)).
+      - Services whose endpoints name the same database are restored together.
+    type: dict
+    required: true
+  left_behind:
+    description: Source tables deliberately not migrated (they stay in the monolith only).
+    type: list
+    elements: str
+    default: []
+  fail_on_problems:
+    description: Fail when the map has problems; when false, return them in RV(problems).
+    type: bool
+    default: true
+author: yemma-dbsplit team
+"""
+
+EXAMPLES = r"""
+- name: 2-plan | Plan what each service database receives
+  dbsplit_plan:
+    source:
+      login_host: 172.18.0.2
+      login_user: postgres
+      login_password: "{{ dbsplit_db_password }}"
+      db: yemma_db
+    services:
+      auth:
+        tables: [users, roles]
+        endpoint: {container: yemma-postgres-auth, database: auth_db}
+    left_behind: [legacy_exports]
+  register: plan
+"""
+
+RETURN = r"""
+plan:
+  description: The plan, per target database, with a C(hash) that identifies it.
+  returned: always
+  type: dict
+  contains:
+    hash: {description: Hash of what the plan moves (by name)., type: str}
+    targets: {description: One entry per target database with tables, needs and dropped_foreign_keys., type: list}
+    left_behind: {description: Source tables no service receives (alembic_version* included)., type: list}
+problems:
+  description: What is wrong with the map, each with its fix. Empty when the plan can run.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.dbsplit import catalog, plan, pgconn
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
+            services=dict(type="dict", required=True),
+            left_behind=dict(type="list", elements="str", default=[]),
+            fail_on_problems=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    psycopg = pgconn.import_psycopg(module)
+    try:
+        with pgconn.connect(psycopg, module.params["source"]) as conn:
+            snapshot = catalog.read_catalog(conn)
+        result = plan.build_plan(snapshot, module.params["services"], module.params["left_behind"])
+    except plan.MapError as exc:
+        module.fail_json(msg=f"dbsplit_services is malformed: {exc}")
+    except psycopg.Error as exc:
+        module.fail_json(msg=f"cannot read the catalog of {module.params['source']['db']}: {exc}")
+    problems = result.pop("problems")
+    if problems and module.params["fail_on_problems"]:
+        module.fail_json(msg="the map cannot be migrated:\n- " + "\n- ".join(problems),
+                         plan=result, problems=problems)
+    module.exit_json(changed=False, plan=result, problems=problems)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The full backup of the source: one pg_dump custom-format archive and its manifest.
+
+The archive is written under a temporary name and renamed only once pg_dump has exited
+0 and its SHA-256 is recorded, so a run killed mid-backup never leaves a file that
+looks complete. Its checksum is computed by streaming 1 MiB blocks.
+"""
+
+import hashlib
+import json
+import os
+import time
+
+from ansible.module_utils.dbsplit import pgtools
+
+BLOCK = 1 << 20
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def paths(directory, database):
+    archive = os.path.join(directory, f"{database}.dump")
+    return archive, archive + ".partial", os.path.join(directory, f"{database}.manifest.json")
+
+
+def existing(directory, database):
+    """The manifest of a complete backup whose archive still matches it, else None."""
+    archive, _partial, manifest_path = paths(directory, database)
+    if not (os.path.exists(archive) and os.path.exists(manifest_path)):
+        return None
+    with open(manifest_path) as stream:
+        manifest = json.load(stream)
+    if sha256_file(archive) != manifest["sha256"]:
+        raise pgtools.ToolError(f"{archive} does not match its recorded checksum: the backup is damaged; "
+                                "move it aside and run the backup phase again")
+    return manifest
+
+
+def take(runtime, password, database, directory, compress_level, server_version):
+    """pg_dump the whole database into ``directory``; return the manifest."""
+    archive, partial, manifest_path = paths(directory, database)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if os.path.exists(partial):
+        os.remove(partial)
+    started = time.monotonic()
+    name = os.path.basename(partial)
+    pgtools.run_tool(runtime, password, "pg_dump",
+                     ["--dbname", database, "--format", "custom", "--compress", str(compress_level),
+                      "--file", f"/backup/{name}"],
+                     name=f"yemma-dbsplit-backup-{database}", mounts=[(directory, "/backup", "rw")])
+    seconds = time.monotonic() - started
+    checksum = sha256_file(partial)
+    with open(partial, "rb+") as stream:
+        os.fsync(stream.fileno())
+    os.rename(partial, archive)
+    manifest = {
+        "database": database,
+        "archive": archive,
+        "sha256": checksum,
+        "id": checksum[:16],
+        "bytes": os.path.getsize(archive),
+        "seconds": round(seconds, 2),
+        "server_version": server_version,
+        "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with open(manifest_path + ".partial", "w") as stream:
+        json.dump(manifest, stream, indent=2)
+    os.rename(manifest_path + ".partial", manifest_path)
+    return manifest

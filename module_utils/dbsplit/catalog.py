@@ -1,0 +1,98 @@
+"""Read what the planner needs from a PostgreSQL catalog (psycopg 3).
+
+Only small catalog rows are fetched (one per object), never table data, so memory
+does not grow with the size of the database.
+"""
+
+# Objects created by initdb have OIDs below this; they exist in every target already.
+FIRST_NORMAL_OID = 16384
+
+SYSTEM_SCHEMAS_SQL = "('pg_catalog', 'information_schema')"
+
+RELATIONS_SQL = f"""
+SELECT c.oid, n.nspname, c.relname, c.relkind,
+       (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition) AS parent
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT IN {SYSTEM_SCHEMAS_SQL} AND n.nspname NOT LIKE 'pg\\_toast%%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname, c.relname
+"""
+
+# Every dependency edge between user objects (both ends created after initdb).
+DEPENDS_SQL = f"""
+SELECT classid::regclass::text, objid, objsubid,
+       refclassid::regclass::text, refobjid, deptype
+FROM pg_depend
+WHERE objid >= {FIRST_NORMAL_OID} AND refobjid >= {FIRST_NORMAL_OID}
+  -- Triggers that enforce foreign keys are created with their constraint, not restored.
+  AND NOT (classid = 'pg_trigger'::regclass
+           AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.oid = objid AND t.tgisinternal))
+"""
+
+# Identity and kind details of every object that appears in an edge.
+OBJECTS_SQL = f"""
+WITH edges AS (
+    SELECT classid, objid, refclassid, refobjid FROM pg_depend
+    WHERE objid >= {FIRST_NORMAL_OID} AND refobjid >= {FIRST_NORMAL_OID}
+), ids AS (
+    SELECT classid, objid FROM edges UNION SELECT refclassid, refobjid FROM edges
+)
+SELECT ids.classid::regclass::text, ids.objid, o.type, o.schema, o.name, o.identity,
+       CASE ids.classid WHEN 'pg_class'::regclass THEN (SELECT relkind::text FROM pg_class WHERE oid = ids.objid)
+                        -- A table's row type is created with the table: mark it apart from CREATE TYPE ... AS.
+                        WHEN 'pg_type'::regclass THEN (SELECT CASE WHEN r.relkind IN ('r', 'p', 'v', 'm', 'f') THEN 'rowtype'
+                                                                   ELSE t.typtype::text END
+                                                       FROM pg_type t LEFT JOIN pg_class r ON r.oid = t.typrelid
+                                                       WHERE t.oid = ids.objid)
+                        WHEN 'pg_constraint'::regclass THEN (SELECT contype::text FROM pg_constraint WHERE oid = ids.objid)
+       END AS kind,
+       CASE ids.classid WHEN 'pg_type'::regclass
+            THEN (SELECT CASE WHEN typcategory = 'A' THEN typelem END FROM pg_type WHERE oid = ids.objid)
+       END AS array_of
+FROM ids
+CROSS JOIN LATERAL pg_identify_object(ids.classid, ids.objid, 0) AS o
+"""
+
+NAMESPACES_SQL = f"""
+SELECT oid, nspname FROM pg_namespace
+WHERE nspname NOT IN {SYSTEM_SCHEMAS_SQL} AND nspname NOT LIKE 'pg\\_%%'
+"""
+
+# Comments are carried with the objects they describe (pg_restore lists them apart).
+COMMENTED_SQL = """
+SELECT classoid::regclass::text, objoid, objsubid FROM pg_description
+WHERE objoid >= 16384
+"""
+
+
+def read_catalog(conn):
+    """Return a JSON-serialisable snapshot of the catalog of ``conn``'s database."""
+    with conn.cursor() as cur:
+        cur.execute(RELATIONS_SQL)
+        relations = [
+            {"oid": oid, "schema": schema, "name": name, "kind": kind, "parent": parent}
+            for oid, schema, name, kind, parent in cur.fetchall()
+        ]
+        cur.execute(DEPENDS_SQL)
+        edges = [list(row) for row in cur.fetchall()]
+        cur.execute(OBJECTS_SQL)
+        objects = [
+            {"class": cls, "oid": oid, "type": otype, "schema": schema, "name": name,
+             "identity": identity, "kind": kind, "array_of": array_of}
+            for cls, oid, otype, schema, name, identity, kind, array_of in cur.fetchall()
+        ]
+        cur.execute(NAMESPACES_SQL)
+        namespaces = {name: oid for oid, name in cur.fetchall()}
+        cur.execute("SELECT current_database(), current_setting('server_version_num')::int")
+        database, server_version = cur.fetchone()
+    return {
+        "database": database,
+        "server_version": server_version,
+        "relations": relations,
+        "edges": edges,
+        "objects": objects,
+        "namespaces": namespaces,
+    }

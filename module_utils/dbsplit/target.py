@@ -1,0 +1,94 @@
+"""State of a target database: empty, restored by this tool (and from which plan and
+backup), or holding something else that must not be touched.
+
+The state is a marker in the database's comment, written before a restore starts
+("restoring") and after it ends ("restored"). A run killed mid-restore leaves
+"restoring": the next run rebuilds that target from scratch instead of appending.
+"""
+
+import re
+
+MARKER_PREFIX = "yemma-dbsplit"
+MARKER = re.compile(r"^yemma-dbsplit plan=(\w+) backup=(\w+) state=(\w+)$")
+
+USER_OBJECTS_SQL = """
+SELECT
+  (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+     AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')) AS relations,
+  (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+   LEFT JOIN pg_class r ON r.oid = t.typrelid
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+     AND t.typcategory <> 'A' AND (t.typrelid = 0 OR r.relkind = 'c')) AS types,
+  (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%') AS functions,
+  (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql') AS extensions,
+  (SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()) AS marker
+"""
+
+
+def inspect(conn):
+    """Return {"state": empty|restoring|restored|foreign, "plan", "backup", "objects"}."""
+    with conn.cursor() as cur:
+        cur.execute(USER_OBJECTS_SQL)
+        relations, types, functions, extensions, marker = cur.fetchone()
+    objects = relations + types + functions + extensions
+    match = MARKER.match(marker or "")
+    if match:
+        return {"state": match.group(3), "plan": match.group(1), "backup": match.group(2), "objects": objects}
+    return {"state": "empty" if objects == 0 else "foreign", "plan": None, "backup": None, "objects": objects}
+
+
+def verdict(info, plan_hash, backup_id):
+    """What a transfer must do with a target: restore, rebuild, keep, or refuse (with why)."""
+    state = info["state"]
+    if state == "empty":
+        return "restore", None
+    if state == "foreign":
+        return "refuse", (f"holds {info['objects']} objects that this tool did not restore: empty it "
+                          "or point the map at an empty database")
+    if info["plan"] != plan_hash:
+        return "refuse", (f"holds data restored by this tool from another plan ({info['plan']}, "
+                          f"current {plan_hash}): reset it with rollback.yml, or restore the old map")
+    if state == "restored" and info["backup"] == backup_id:
+        return "keep", None
+    # Half restored by a killed run, or restored from an older backup: start again from empty.
+    return "rebuild", None
+
+
+def set_marker(conn, plan_hash, backup_id, state):
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_database()")
+        database = cur.fetchone()[0].replace('"', '""')
+        comment = f"{MARKER_PREFIX} plan={plan_hash} backup={backup_id} state={state}"
+        cur.execute(f'COMMENT ON DATABASE "{database}" IS \'{comment}\'')
+
+
+RESET_SQL = """
+DO $$
+DECLARE s record;
+BEGIN
+  FOR s IN SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' LOOP
+    EXECUTE format('DROP EXTENSION %I CASCADE', s.extname);
+  END LOOP;
+  FOR s IN SELECT nspname FROM pg_namespace
+           WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', s.nspname);
+  END LOOP;
+  -- The public schema as initdb makes it in PostgreSQL 15.
+  CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+  GRANT USAGE ON SCHEMA public TO PUBLIC;
+END $$
+"""
+
+
+def reset(conn):
+    """Drop everything a previous restore left, back to an empty database.
+
+    Sessions of a killed run may still hold locks: they are ended first (the services
+    that use this database are stopped during the migration).
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cur.execute(RESET_SQL)
