@@ -239,7 +239,7 @@ def group_targets(services):
             raise MapError(f"services {sorted(target['services'])} and '{name}' share database "
                            f"{ident[1]} on {ident[0]} but describe its endpoint differently")
         target["services"][name] = list(spec["tables"])
-    return list(grouped.values())
+    return sorted(grouped.values(), key=lambda t: t["database"])
 
 
 def build_plan(snapshot, services, left_behind=()):

@@ -1,0 +1,168 @@
+"""The planner on the real yemma catalog (captured from schema.sql) and on bad maps."""
+
+import copy
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.dbsplit import plan
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+RUNBOOK_MAP = {
+    "auth": ["users", "roles", "user_roles", "refresh_tokens", "admin_invitation_tokens"],
+    "candidate": ["profiles", "experiences", "educations", "certifications", "skills", "job_preferences"],
+    "company": ["companies", "team_members", "invitations"],
+    "payment": ["plans", "subscriptions", "payments", "invoices", "quotas"],
+    "document": ["documents"],
+    "notification": ["notifications"],
+    "audit": ["access_logs"],
+}
+DATABASES = {"auth": "auth_db", "candidate": "candidate_db", "company": "company_db",
+             "payment": "payment_db", "document": "document_db", "notification": "logs_db",
+             "audit": "logs_db"}
+
+
+def services(table_map=None):
+    table_map = RUNBOOK_MAP if table_map is None else table_map
+    return {name: {"tables": list(tables),
+                   "endpoint": {"container": f"yemma-postgres-{DATABASES[name][:-3]}",
+                                "database": DATABASES[name]}}
+            for name, tables in table_map.items()}
+
+
+@pytest.fixture(scope="module")
+def snapshot():
+    with open(os.path.join(FIXTURES, "yemma_catalog.json")) as stream:
+        return json.load(stream)
+
+
+def target(result, database):
+    return next(t for t in result["targets"] if t["database"] == database)
+
+
+def test_runbook_map_plans_without_problem(snapshot):
+    result = plan.build_plan(snapshot, services())
+    assert result["problems"] == []
+    assert [t["database"] for t in result["targets"]] == sorted(set(DATABASES.values()))
+    assert result["left_behind"] == ["public.alembic_version"]
+
+
+def test_dependency_closure_brings_what_pg_dump_t_leaves_out(snapshot):
+    result = plan.build_plan(snapshot, services())
+    auth = target(result, "auth_db")["needs"]
+    assert auth["enum types"] == ["public.userstatus"]
+    assert auth["extensions"] == ["citext"]
+    assert auth["functions"] == ["public.set_updated_at()"]
+    company = target(result, "company_db")["needs"]
+    # A function used by a check constraint, a composite type used by a column.
+    assert "public.is_valid_slug(pg_catalog.text)" in company["functions"]
+    assert company["composite types"] == ["public.postal_address"]
+    payment = target(result, "payment_db")["needs"]
+    assert payment["domains"] == ["public.money_cents"]
+    # A sequence no column owns, used only by a default.
+    assert "public.invoice_number_seq" in payment["sequences"]
+
+
+def test_shared_function_is_copied_into_every_target_that_needs_it(snapshot):
+    result = plan.build_plan(snapshot, services())
+    for database in ("auth_db", "candidate_db", "company_db"):
+        assert "public.set_updated_at()" in target(result, database)["needs"]["functions"]
+    assert "functions" not in target(result, "document_db")["needs"]
+
+
+def test_partitions_follow_their_parent(snapshot):
+    result = plan.build_plan(snapshot, services())
+    (logs,) = [t for t in target(result, "logs_db")["tables"] if t["name"] == "public.access_logs"]
+    assert logs["partitions"] == ["public.access_logs_2025", "public.access_logs_2026", "public.access_logs_default"]
+
+
+def test_cross_database_foreign_keys_are_dropped_and_listed(snapshot):
+    result = plan.build_plan(snapshot, services())
+    dropped = {(fk["table"], fk["constraint"], fk["references"])
+               for t in result["targets"] for fk in t["dropped_foreign_keys"]}
+    assert dropped == {
+        ("public.profiles", "profiles_user_id_fkey", "public.users"),
+        ("public.team_members", "team_members_user_id_fkey", "public.users"),
+        ("public.invitations", "invitations_invited_by_fkey", "public.users"),
+        ("public.subscriptions", "subscriptions_company_id_fkey", "public.companies"),
+        ("public.quotas", "quotas_company_id_fkey", "public.companies"),
+        ("public.documents", "documents_owner_user_id_fkey", "public.users"),
+        ("public.notifications", "notifications_user_id_fkey", "public.users"),
+    }
+    # Foreign keys inside one database stay.
+    kept = [o["identity"] for o in target(result, "candidate_db")["objects"].values()
+            if o["class"] == "pg_constraint" and o["kind"] == "f"]
+    assert "experiences_profile_id_fkey on public.experiences" in kept
+
+
+def test_same_database_keeps_a_foreign_key_between_two_services(snapshot):
+    table_map = dict(RUNBOOK_MAP, auth=RUNBOOK_MAP["auth"] + RUNBOOK_MAP["document"])
+    del table_map["document"]
+    result = plan.build_plan(snapshot, services(table_map))
+    assert not any(fk["constraint"] == "documents_owner_user_id_fkey"
+                   for fk in target(result, "auth_db")["dropped_foreign_keys"])
+
+
+def test_unmapped_table_stops_the_plan(snapshot):
+    table_map = dict(RUNBOOK_MAP, payment=["plans", "subscriptions", "payments", "invoices"])
+    problems = plan.build_plan(snapshot, services(table_map))["problems"]
+    assert len(problems) == 1
+    assert "public.quotas" in problems[0] and "dbsplit_tables_left_behind" in problems[0]
+
+
+def test_left_behind_table_is_not_a_problem(snapshot):
+    table_map = dict(RUNBOOK_MAP, payment=["plans", "subscriptions", "payments", "invoices"])
+    result = plan.build_plan(snapshot, services(table_map), left_behind=["quotas"])
+    assert result["problems"] == []
+    assert "public.quotas" in result["left_behind"]
+
+
+def test_typo_names_the_nearest_table(snapshot):
+    table_map = dict(RUNBOOK_MAP, auth=["user", "roles", "user_roles", "refresh_tokens", "admin_invitation_tokens"])
+    problems = plan.build_plan(snapshot, services(table_map))["problems"]
+    assert any("'user'" in p and "did you mean 'public.users'" in p for p in problems)
+
+
+def test_table_mapped_twice(snapshot):
+    table_map = dict(RUNBOOK_MAP, document=["documents", "users"])
+    problems = plan.build_plan(snapshot, services(table_map))["problems"]
+    assert any("mapped to both 'auth' and 'document'" in p for p in problems)
+
+
+def test_alembic_version_is_never_migrated(snapshot):
+    table_map = dict(RUNBOOK_MAP, auth=RUNBOOK_MAP["auth"] + ["alembic_version"])
+    problems = plan.build_plan(snapshot, services(table_map))["problems"]
+    assert any("alembic_version* tables are never migrated" in p for p in problems)
+
+
+def test_partition_cannot_be_mapped_alone(snapshot):
+    table_map = dict(RUNBOOK_MAP, document=["documents", "access_logs_2025"])
+    problems = plan.build_plan(snapshot, services(table_map))["problems"]
+    assert any("a partition" in p for p in problems)
+
+
+def test_malformed_service_entry_is_a_map_error(snapshot):
+    bad = services()
+    del bad["auth"]["endpoint"]
+    with pytest.raises(plan.MapError, match="'auth' needs 'tables' and 'endpoint'"):
+        plan.build_plan(snapshot, bad)
+
+
+def test_plan_hash_is_stable_across_oids(snapshot):
+    """The hash identifies what moves by name, so a re-created source gives the same hash."""
+    shifted = copy.deepcopy(snapshot)
+    for obj in shifted["objects"]:
+        obj["oid"] += 100000
+    for rel in shifted["relations"]:
+        rel["oid"] += 100000
+        rel["parent"] = rel["parent"] + 100000 if rel["parent"] else None
+    for edge in shifted["edges"]:
+        edge[1] += 100000
+        edge[4] += 100000
+    shifted["namespaces"] = {k: v + 100000 for k, v in shifted["namespaces"].items()}
+    assert plan.build_plan(shifted, services())["hash"] == plan.build_plan(snapshot, services())["hash"]
+    changed = dict(RUNBOOK_MAP, payment=["plans", "subscriptions", "payments", "invoices"])
+    assert (plan.build_plan(snapshot, services(changed), ["quotas"])["hash"]
+            != plan.build_plan(snapshot, services())["hash"])

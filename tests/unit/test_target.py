@@ -1,0 +1,38 @@
+"""What a transfer does with a target, from its recorded state."""
+
+from ansible.module_utils.dbsplit import target
+
+
+def info(state, plan=None, backup=None, objects=0):
+    return {"state": state, "plan": plan, "backup": backup, "objects": objects}
+
+
+def test_empty_target_is_restored():
+    assert target.verdict(info("empty"), "p1", "b1") == ("restore", None)
+
+
+def test_foreign_target_is_refused_with_the_fix():
+    action, why = target.verdict(info("foreign", objects=12), "p1", "b1")
+    assert action == "refuse" and "12 objects" in why and "empty it" in why
+
+
+def test_other_plan_is_refused():
+    action, why = target.verdict(info("restored", "p0", "b1", 40), "p1", "b1")
+    assert action == "refuse" and "p0" in why
+
+
+def test_same_plan_and_backup_is_kept():
+    assert target.verdict(info("restored", "p1", "b1", 40), "p1", "b1") == ("keep", None)
+
+
+def test_half_restored_target_is_rebuilt_not_appended_to():
+    assert target.verdict(info("restoring", "p1", "b1", 20), "p1", "b1") == ("rebuild", None)
+
+
+def test_target_from_an_older_backup_is_rebuilt():
+    assert target.verdict(info("restored", "p1", "b0", 40), "p1", "b1") == ("rebuild", None)
+
+
+def test_marker_round_trip():
+    match = target.MARKER.match("yemma-dbsplit plan=abc123 backup=def456 state=restoring")
+    assert match.groups() == ("abc123", "def456", "restoring")
