@@ -86,11 +86,13 @@ def read_catalog(conn):
         ]
         cur.execute(NAMESPACES_SQL)
         namespaces = {name: oid for oid, name in cur.fetchall()}
-        cur.execute("SELECT current_database(), current_setting('server_version_num')::int")
-        database, server_version = cur.fetchone()
+        cur.execute("SELECT current_database(), current_setting('server_version_num')::int, "
+                    "pg_database_size(current_database())")
+        database, server_version, size = cur.fetchone()
     return {
         "database": database,
         "server_version": server_version,
+        "bytes": size,
         "relations": relations,
         "edges": edges,
         "objects": objects,

@@ -257,6 +257,7 @@ def build_plan(snapshot, services, left_behind=()):
     plan = {
         "source_database": snapshot["database"],
         "source_server_version": snapshot["server_version"],
+        "source_bytes": snapshot.get("bytes", 0),
         "targets": planned,
         "left_behind": left,
         "problems": problems,

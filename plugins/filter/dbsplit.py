@@ -1,0 +1,146 @@
+"""Filters that turn inventory data and Docker facts into module arguments."""
+
+
+
+
+def parse_env(text):
+    """KEY=VALUE lines of a compose .env file into a dict (comments, blanks and quotes handled)."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip()
+        if key.startswith("export "):
+            key = key[len("export "):].strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def endpoint_id(endpoint):
+    return endpoint.get("container") or f'{endpoint["host"]}:{endpoint.get("port", 5432)}'
+
+
+def target_endpoints(services):
+    """One endpoint per target database, in the plan's order (by database name)."""
+    targets = {}
+    for spec in services.values():
+        targets.setdefault(spec["endpoint"]["database"], spec["endpoint"])
+    return [targets[name] for name in sorted(targets)]
+
+
+def resolve_endpoint(endpoint, infos, network, user, password):
+    """Connection (for psycopg on the host) and runtime (for tools containers) of an endpoint.
+
+    ``infos`` maps container name -> docker_container_info result. A container endpoint is
+    reached from the host at its IP on ``network``, and by the tools container by name.
+    """
+    credentials = {"login_user": endpoint.get("user", user), "login_password": endpoint.get("password", password)}
+    if "container" in endpoint:
+        info = infos.get(endpoint["container"]) or {}
+        container = info.get("container") or {}
+        running = bool(container) and container["State"]["Running"]
+        if not running:
+            return {"running": False, "id": endpoint_id(endpoint), "database": endpoint["database"]}
+        networks = container["NetworkSettings"]["Networks"]
+        net = network if network in networks else sorted(networks)[0]
+        connection = dict(credentials, login_host=networks[net]["IPAddress"], login_port=5432,
+                          db=endpoint["database"])
+        runtime = dict(connection, tools_image=container["Config"]["Image"], tools_network=net,
+                       tools_host=endpoint["container"])
+    else:
+        connection = dict(credentials, login_host=endpoint["host"], login_port=endpoint.get("port", 5432),
+                          db=endpoint["database"])
+        runtime = dict(connection, tools_image=endpoint["tools_image"],
+                       tools_network=endpoint.get("tools_network", "host"), tools_host=endpoint["host"])
+    return {"running": True, "id": endpoint_id(endpoint), "database": endpoint["database"],
+            "connection": connection, "runtime": runtime}
+
+
+def resolve_endpoints(container_results, source, services, network, user, password):
+    infos = {r["item"]: r for r in container_results}
+    return {
+        "source": resolve_endpoint(source, infos, network, user, password),
+        "targets": {ep["database"]: resolve_endpoint(ep, infos, network, user, password)
+                    for ep in target_endpoints(services)},
+    }
+
+
+def containers(source, services):
+    names = [source["container"]] if "container" in source else []
+    names += [ep["container"] for ep in target_endpoints(services) if "container" in ep]
+    return names
+
+
+
+
+def plan_lines(target):
+    """Human-readable lines of one plan target, for the plan printout."""
+    lines = [f'{target["database"]} <- {", ".join(target["services"])}']
+    for table in target["tables"]:
+        parts = f' (partitions: {", ".join(table["partitions"])})' if table["partitions"] else ""
+        lines.append(f'  table {table["name"]} [{table["service"]}]{parts}')
+    for label, names in target["needs"].items():
+        lines.append(f'  needs {label}: {", ".join(names)}')
+    for fk in target["dropped_foreign_keys"]:
+        lines.append(f'  drops foreign key {fk["constraint"]} on {fk["table"]} -> {fk["references"]} '
+                     f'({fk["references_service"] or "left behind"}, another database)')
+    return lines
+
+
+
+def table_line(figures):
+    """One verified table, for the verify printout."""
+    return (f'{figures["table"]}: {figures["rows"]} rows, checksum {figures["checksum"]} '
+            f'(source {figures["source_checksum"]}), {figures["bytes"]} bytes, {figures["seconds"]} s')
+
+
+
+def report_targets(targets, verify_results, restore_results):
+    """Per target: its verified tables (with their service), restore action and totals."""
+    verified = {r["item"]["database"]: r.get("tables", []) for r in verify_results if "item" in r}
+    restored = {r["item"]["item"]["database"]: r for r in restore_results if "item" in r}
+    report = []
+    for target in targets:
+        service_of = {}
+        for table in target["tables"]:
+            for name in [table["name"]] + table["partitions"]:
+                service_of[name] = table["service"]
+        tables = [dict(t, service=service_of.get(t["table"])) for t in verified.get(target["database"], [])]
+        restore = restored.get(target["database"], {})
+        report.append({
+            "database": target["database"],
+            "services": target["services"],
+            "tables": tables,
+            "rows": sum(t["rows"] for t in tables),
+            "bytes": sum(t["bytes"] for t in tables),
+            "restore_action": restore.get("action", "not run"),
+            "restore_seconds": restore.get("seconds"),
+            "dropped_foreign_keys": target["dropped_foreign_keys"],
+        })
+    return report
+
+
+
+def restore_line(result):
+    """One finished restore, for the transfer printout."""
+    seconds = f', {result["seconds"]} s' if "seconds" in result else ""
+    return f'{result["item"]["item"]["database"]}: {result.get("action")}{seconds}'
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "dbsplit_parse_env": parse_env,
+            "dbsplit_target_endpoints": target_endpoints,
+            "dbsplit_resolve_endpoints": resolve_endpoints,
+            "dbsplit_containers": containers,
+            "dbsplit_plan_lines": plan_lines,
+            "dbsplit_table_line": table_line,
+            "dbsplit_report_targets": report_targets,
+            "dbsplit_restore_line": restore_line,
+        }
