@@ -8,8 +8,9 @@ module: dbsplit_target_info
 short_description: Tell whether a target database can receive a restore
 description:
   - Reads a target database's state, C(empty), C(restoring) (left half-restored by a
-    killed run), C(restored) (by this tool, with the plan and backup it came from) or
-    C(foreign) (holds objects this tool did not restore), and what a transfer would do.
+    killed run), C(restored) (by this tool, with the plan and backup it came from),
+    C(live) (services started on it at cutover) or C(foreign) (holds objects this tool
+    did not restore), and what a transfer would do.
   - Only reads, so it runs in check mode too.
 options:
   target:
@@ -41,7 +42,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 state:
-  description: C(empty), C(restoring), C(restored) or C(foreign).
+  description: C(empty), C(restoring), C(restored), C(live) or C(foreign).
   returned: always
   type: str
 action:

@@ -3,7 +3,8 @@
 #   sandbox/sandbox.sh up [--size-mb N]   build images, start the OLD (monolith) platform
 #                                         and seed yemma_db with ~N MB (default 10)
 #   sandbox/sandbox.sh down               remove every container, volume and the network
-#                                         of project "yemma", and the project dir
+#                                         of project "yemma", the project dir and the
+#                                         migration tool's state dir
 #   sandbox/sandbox.sh status             containers and their health
 # The project dir (${SANDBOX_PROJECT_DIR:-/srv/yemma}) plays the VPS's deployment dir:
 # both compose files and the .env, as the migration tool finds them in production.
@@ -13,6 +14,8 @@ set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../scripts/lib/common.sh"
 
 PROJECT_DIR="${SANDBOX_PROJECT_DIR:-/srv/yemma}"
+# The migration tool's state on the "VPS" (backup, plan, lock): part of what down resets.
+STATE_DIR="${SANDBOX_STATE_DIR:-/var/backups/yemma-dbsplit}"
 PROJECT=yemma
 NETWORK=yemma-network
 MONO=docker-compose.monolith.yml
@@ -179,10 +182,16 @@ cmd_down() {
         # shellcheck disable=SC2086
         docker volume rm $ids >/dev/null
     fi
+    # The migration tool's one-off PostgreSQL tools containers, if a run was killed.
+    ids="$(docker ps -aq --filter "label=yemma-dbsplit")"
+    if [ -n "$ids" ]; then
+        # shellcheck disable=SC2086
+        docker rm -f $ids >/dev/null
+    fi
     if docker network inspect "$NETWORK" >/dev/null 2>&1; then
         docker network rm "$NETWORK" >/dev/null
     fi
-    rm -rf "$PROJECT_DIR"
+    rm -rf "$PROJECT_DIR" "$STATE_DIR" "$STATE_DIR".rolled-back-*
     log "sandbox down in $(since "$T0")s (images kept)"
 }
 

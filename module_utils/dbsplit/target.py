@@ -2,8 +2,10 @@
 backup), or holding something else that must not be touched.
 
 The state is a marker in the database's comment, written before a restore starts
-("restoring") and after it ends ("restored"). A run killed mid-restore leaves
-"restoring": the next run rebuilds that target from scratch instead of appending.
+("restoring"), after it ends ("restored"), and at cutover, before any service starts
+on it ("live"). A run killed mid-restore leaves "restoring": the next run rebuilds that
+target from scratch instead of appending. A "live" target may hold writes the monolith
+never saw, so it is never rebuilt or reset by this tool.
 """
 
 import re
@@ -47,6 +49,13 @@ def verdict(info, plan_hash, backup_id):
     if state == "foreign":
         return "refuse", (f"holds {info['objects']} objects that this tool did not restore: empty it "
                           "or point the map at an empty database")
+    if state == "live":
+        if info["plan"] == plan_hash and info["backup"] == backup_id:
+            return "keep", None  # a run stopped during cutover, run again
+        return "refuse", (f"has served the services since a cutover (backup {info['backup']}): it may hold "
+                          "writes the monolith never saw, so this tool never rebuilds it. Keep it; or, to "
+                          "migrate again after a rollback, save what you need and remove its container and "
+                          "volume (docker compose rm -sv <service>; docker volume rm <volume>)")
     if info["plan"] != plan_hash:
         return "refuse", (f"holds data restored by this tool from another plan ({info['plan']}, "
                           f"current {plan_hash}): reset it with rollback.yml, or restore the old map")

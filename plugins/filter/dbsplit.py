@@ -45,7 +45,8 @@ def resolve_endpoint(endpoint, infos, network, user, password):
         container = info.get("container") or {}
         running = bool(container) and container["State"]["Running"]
         if not running:
-            return {"running": False, "id": endpoint_id(endpoint), "database": endpoint["database"]}
+            return {"running": False, "exists": bool(container), "id": endpoint_id(endpoint),
+                    "database": endpoint["database"]}
         networks = container["NetworkSettings"]["Networks"]
         net = network if network in networks else sorted(networks)[0]
         connection = dict(credentials, login_host=networks[net]["IPAddress"], login_port=5432,
@@ -57,7 +58,7 @@ def resolve_endpoint(endpoint, infos, network, user, password):
                           db=endpoint["database"])
         runtime = dict(connection, tools_image=endpoint["tools_image"],
                        tools_network=endpoint.get("tools_network", "host"), tools_host=endpoint["host"])
-    return {"running": True, "id": endpoint_id(endpoint), "database": endpoint["database"],
+    return {"running": True, "exists": True, "id": endpoint_id(endpoint), "database": endpoint["database"],
             "connection": connection, "runtime": runtime}
 
 

@@ -1,8 +1,10 @@
 """Helpers for end-to-end tests: the real sandbox, real Docker, real SSH, real Ansible."""
 
+import hashlib
 import json
 import os
 import subprocess
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROJECT_DIR = os.environ.get("SANDBOX_PROJECT_DIR", "/srv/yemma")
@@ -56,3 +58,63 @@ def ansible_playbook(*args, env=None):
                     ANSIBLE_FORCE_COLOR="0", **(env or {}))
     return subprocess.run([os.path.join(venv, "ansible-playbook"), *args], cwd=ROOT, capture_output=True,
                           text=True, env=full_env)
+
+
+def http_json(url, method="GET", body=None, status=200):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == status, f"{method} {url}: {response.status}"
+        return json.load(response)
+
+
+# The notification-worker marks a few notifications sent every few seconds on whichever
+# database it runs: that column changes under any comparison made over time.
+COLUMNS_WRITTEN_BY_WORKERS = {"notifications": ["sent_at"]}
+
+
+def table_digests(container, database, tables, excluded=COLUMNS_WRITTEN_BY_WORKERS):
+    """{table: (rows, digest)}: an order-independent digest of each table's rows, as jsonb
+    text (canonical, so two servers render the same values the same way)."""
+    digests = {}
+    for table in tables:
+        drop = "'{" + ",".join(excluded.get(table.split(".")[-1], [])) + "}'::text[]"
+        (rows, digest), = psql(container, database,
+                               f"SELECT count(*), md5(coalesce(string_agg(h, ',' ORDER BY h), '')) FROM "
+                               f"(SELECT md5((to_jsonb(r) - {drop})::text) AS h FROM {table} r) rows")
+        digests[table] = (int(rows), digest)
+    return digests
+
+
+def files_digest(*roots):
+    """{path: sha256} of every file under the given directories (absent ones skipped)."""
+    found = {}
+    for root in roots:
+        for directory, _, names in os.walk(root):
+            for name in names:
+                path = os.path.join(directory, name)
+                with open(path, "rb") as stream:
+                    found[path] = hashlib.sha256(stream.read()).hexdigest()
+    return found
+
+
+def platform_snapshot(state_dir):
+    """Everything a run could change on the host: containers (identity, state, start
+    time), volumes, networks, the project's and the tool's files, database settings
+    and comments, and the monolith's rows."""
+    ids = run(["docker", "ps", "-aq"]).stdout.split()
+    containers = sorted(run(["docker", "inspect", "--format",
+                             "{{.Name}} {{.Id}} {{.State.Status}} {{.State.StartedAt}} {{.RestartCount}}",
+                             *ids]).stdout.splitlines()) if ids else []
+    tables = [t for ts in MAP.values() for t in ts] + ["alembic_version"]
+    return {
+        "containers": containers,
+        "volumes": sorted(run(["docker", "volume", "ls", "-q"]).stdout.split()),
+        "networks": sorted(run(["docker", "network", "ls", "--format", "{{.Name}}"]).stdout.split()),
+        "files": files_digest(PROJECT_DIR, state_dir),
+        "databases": psql("yemma-postgres", "postgres",
+                          "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), ''), "
+                          "coalesce(s.setconfig::text, '') FROM pg_database d LEFT JOIN pg_db_role_setting s "
+                          "ON s.setdatabase = d.oid AND s.setrole = 0 ORDER BY 1"),
+        "rows": table_digests("yemma-postgres", "yemma_db", tables),
+    }

@@ -33,6 +33,21 @@ def test_target_from_an_older_backup_is_rebuilt():
     assert target.verdict(info("restored", "p1", "b0", 40), "p1", "b1") == ("rebuild", None)
 
 
+def test_live_target_is_never_rebuilt_after_a_new_backup():
+    """After cutover the services wrote there: a new backup (migrating again after a
+    rollback) must not wipe those writes."""
+    action, why = target.verdict(info("live", "p1", "b0", 40), "p1", "b1")
+    assert action == "refuse" and "never rebuilds" in why and "docker volume rm" in why
+
+
+def test_live_target_of_this_backup_is_kept_when_cutover_is_run_again():
+    assert target.verdict(info("live", "p1", "b1", 40), "p1", "b1") == ("keep", None)
+
+
+def test_live_target_is_refused_when_the_backup_is_not_known_yet():
+    assert target.verdict(info("live", "p1", "b1", 40), "p1", None)[0] == "refuse"
+
+
 def test_marker_round_trip():
     match = target.MARKER.match("yemma-dbsplit plan=abc123 backup=def456 state=restoring")
     assert match.groups() == ("abc123", "def456", "restoring")

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Benchmark the migration at a given size: reseed the sandbox from nothing, migrate it,
+# print rows, MB, phase durations, downtime and peak memory per process kind.
+#   bash scripts/bench.sh [--size-mb N]      (default 1000; generating 1 GB takes about a minute)
+# It tears the current sandbox down first.
+set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$REPO_ROOT"
+SIZE_MB=1000
+case "${1:-}" in
+    --size-mb) SIZE_MB="${2:?--size-mb needs a number}" ;;
+    "") ;;
+    *) die "usage: bash scripts/bench.sh [--size-mb N]" ;;
+esac
+bash scripts/bootstrap.sh
+bash scripts/ensure-dockerd.sh
+bash scripts/ensure-sshd.sh
+bash sandbox/sandbox.sh down
+bash sandbox/sandbox.sh up --size-mb "$SIZE_MB"
+"$REPO_ROOT/.venv/bin/python" scripts/bench.py

@@ -1,0 +1,146 @@
+"""migrate.yml and rollback.yml on the real sandbox, over real SSH.
+
+One sandbox, in order (each test starts from the state the previous one left, as an
+operator's session would): a check run changes nothing; a run killed during the
+transfer is run again to a verified end with no duplicate; rollback returns to the
+monolith; migrating again after that refuses, before any change, to touch databases
+services have written to. The full migration, its idempotence and the independent
+proof of it are the molecule scenario (molecule/default).
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from sandbox import (MAP, PROJECT_DIR, ROOT, ansible_playbook, container_ip, health, http_json,
+                     platform_snapshot, psql, run, sandbox, table_digests)
+
+STATE_DIR = os.environ.get("SANDBOX_STATE_DIR", "/var/backups/yemma-dbsplit")
+# Big enough that the transfer lasts a few seconds, so the kill lands inside it.
+SIZE_MB = os.environ.get("E2E_SIZE_MB", "120")
+TARGETS = {"auth": "auth_db", "candidate": "candidate_db", "company": "company_db", "payment": "payment_db",
+           "document": "document_db", "notification": "logs_db", "audit": "logs_db"}
+SERVICES = list(MAP)
+
+
+def target_container(database):
+    return "yemma-postgres-" + {"logs_db": "logs"}.get(database, database[:-3])
+
+
+def marker(database):
+    (comment,), = psql(target_container(database), database,
+                       "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                       "WHERE datname = current_database()")
+    return comment
+
+
+@pytest.fixture(scope="module")
+def platform():
+    sandbox("down")
+    sandbox("up", "--size-mb", SIZE_MB)
+    yield
+    sandbox("down")
+
+
+def test_check_run_prints_the_plan_and_changes_nothing(platform):
+    before = platform_snapshot(STATE_DIR)
+    result = ansible_playbook("migrate.yml", "-l", "sandbox", "--check")
+    after = platform_snapshot(STATE_DIR)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    out = result.stdout
+    for database in set(TARGETS.values()):
+        assert f"{database} <- " in out, database
+    assert "needs enum types: public.userstatus" in out
+    assert "a backup of" in out and "would be taken" in out
+    assert "would run alembic -c /app/alembic.ini stamp head for candidate" in out
+    assert "checked, nothing changed" in out
+    # Containers (ids, state, start time), volumes, networks, files, database settings
+    # and every table's rows are exactly as before.
+    for key in before:
+        assert after[key] == before[key], key
+    assert not os.path.exists(STATE_DIR)
+
+
+def test_run_killed_during_transfer_is_run_again_to_a_verified_end_without_duplicates(platform):
+    log_path = os.path.join(ROOT, ".sandbox", "killed-run.log")
+    env = dict(os.environ, PATH=f"{ROOT}/.venv/bin:{os.environ['PATH']}", ANSIBLE_CONFIG=f"{ROOT}/ansible.cfg")
+    with open(log_path, "w") as log:
+        run_ = subprocess.Popen([f"{ROOT}/.venv/bin/ansible-playbook", "migrate.yml", "-l", "sandbox"], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    restoring = []
+    deadline = time.monotonic() + 900
+    while not restoring and run_.poll() is None and time.monotonic() < deadline:
+        restoring = run(["docker", "ps", "--filter", "label=yemma-dbsplit", "--filter", "name=restore",
+                         "--format", "{{.Names}}"]).stdout.split()
+        time.sleep(0.1)
+    assert restoring, f"the run ended before its transfer could be killed:\n{open(log_path).read()[-4000:]}"
+    time.sleep(1)  # let pg_restore write part of the data
+    # The operator's controller dies and the host loses the restore (as a reboot would).
+    os.killpg(run_.pid, signal.SIGKILL)
+    run_.wait()
+    run(["docker", "kill", *restoring], check=False)
+    deadline = time.monotonic() + 120
+    while run(["pgrep", "-f", "AnsiballZ_dbsplit_restore"], check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the restore jobs on the host did not end"
+        time.sleep(0.5)
+    half_done = [db for db in sorted(set(TARGETS.values())) if "state=restoring" in marker(db)]
+    assert half_done, "no target was left half-restored: the kill did not land in the transfer"
+
+    # Without breaking the lock, a second run refuses and says how.
+    refused = ansible_playbook("migrate.yml", "-l", "sandbox")
+    assert refused.returncode != 0 and "dbsplit_break_lock=true" in refused.stdout
+
+    rerun = ansible_playbook("migrate.yml", "-l", "sandbox", "-e", "dbsplit_break_lock=true")
+    assert rerun.returncode == 0, rerun.stdout[-8000:] + rerun.stderr[-3000:]
+    for database in half_done:
+        assert f"{database}: rebuild" in rerun.stdout, database
+    assert "migrated and verified" in rerun.stdout
+    # Independent of the tool's verify phase: every table's rows, source against target.
+    source = table_digests("yemma-postgres", "yemma_db", [t for ts in MAP.values() for t in ts])
+    for service, tables in MAP.items():
+        target = table_digests(target_container(TARGETS[service]), TARGETS[service], tables)
+        for table in tables:
+            assert target[table] == source[table], table
+    for database in set(TARGETS.values()):
+        assert "state=live" in marker(database)
+
+
+def test_rollback_returns_to_the_monolith(platform):
+    result = ansible_playbook("rollback.yml", "-l", "sandbox")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert health("yemma-postgres") == "healthy"
+    for database in set(TARGETS.values()):
+        assert health(target_container(database)) == "stopped", database
+    (frozen,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
+    assert frozen == ["off"]
+    for service in SERVICES:
+        base = f"http://{container_ip('yemma-' + service)}:8000"
+        info = http_json(base + "/info")
+        assert (info["db_host"], info["db_name"]) == ("postgres", "yemma_db"), service
+        assert http_json(base + "/items", method="POST", body={}, status=201), service
+    assert not os.path.exists(STATE_DIR)
+    assert any(name.startswith(os.path.basename(STATE_DIR) + ".rolled-back-")
+               for name in os.listdir(os.path.dirname(STATE_DIR)))
+
+
+def test_migrating_again_after_rollback_stops_before_any_change(platform):
+    before = platform_snapshot(STATE_DIR)
+    result = ansible_playbook("migrate.yml", "-l", "sandbox")
+    after = platform_snapshot(STATE_DIR)
+    assert result.returncode != 0
+    assert "exists but is stopped" in result.stdout and "nothing was changed" in result.stdout
+    assert after["containers"] == before["containers"]
+    assert after["databases"] == before["databases"]
+    # Started by hand, the targets are refused: services wrote there after the cutover.
+    run(["docker", "compose", "-p", "yemma", "-f", f"{PROJECT_DIR}/docker-compose.yml", "up", "-d", "--wait",
+         "postgres-auth", "postgres-candidate", "postgres-company", "postgres-payment", "postgres-document",
+         "postgres-logs"])
+    result = ansible_playbook("migrate.yml", "-l", "sandbox")
+    assert result.returncode != 0
+    assert "has served the services since a cutover" in result.stdout
+    assert health("yemma-auth") == "healthy"
+    (frozen,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
+    assert frozen == ["off"]

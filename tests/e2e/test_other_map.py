@@ -1,0 +1,97 @@
+"""A platform that is not yemma, migrated with only a different map: the map is data.
+
+"shop" (tests/e2e/shop) has its own compose project, network, container names, .env
+keys, non-public schemas, identity columns, a domain, a trigger, pg_trgm, a foreign key
+across the split and a table left behind. Its whole description is
+tests/e2e/shop/inventory/group_vars/shop.yml; no code knows about it.
+"""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from sandbox import ROOT, ansible_playbook, psql, run, table_digests
+
+SHOP = os.path.join(ROOT, "tests", "e2e", "shop")
+PROJECT_DIR = "/srv/shop"
+STATE_DIR = "/var/backups/shop-dbsplit"
+INVENTORY = os.path.join(SHOP, "inventory", "hosts.yml")
+CATALOG = ["catalog.categories", "catalog.products", "catalog.product_categories"]
+SALES = ["sales.customers", "sales.orders", "sales.order_lines"]
+ENV = "SHOP_DB_USER=shop_admin\nSHOP_DB_PASSWORD=shop-Sandbox-pw-7\n"
+
+
+def compose(file, *args):
+    return run(["docker", "compose", "-p", "shop", "-f", os.path.join(PROJECT_DIR, file), *args])
+
+
+def teardown():
+    for name in ["docker-compose.yml", "docker-compose.monolith.yml"]:
+        if os.path.exists(os.path.join(PROJECT_DIR, name)):
+            compose(name, "down", "-v", "--remove-orphans", "--timeout", "5")
+    run(["docker", "network", "rm", "shop-network"], check=False)
+    shutil.rmtree(PROJECT_DIR, ignore_errors=True)
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shop():
+    teardown()
+    os.makedirs(PROJECT_DIR)
+    for name in ["docker-compose.yml", "docker-compose.monolith.yml"]:
+        shutil.copy(os.path.join(SHOP, name), PROJECT_DIR)
+    with open(os.path.join(PROJECT_DIR, ".env"), "w") as env:
+        env.write(ENV)
+    run(["docker", "network", "create", "shop-network"])
+    compose("docker-compose.monolith.yml", "up", "-d", "--wait")
+    with open(os.path.join(SHOP, "schema.sql")) as schema:
+        run(["docker", "exec", "-i", "shop-postgres", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+             "-U", "shop_admin", "-d", "shop_db"], input=schema.read())
+    yield
+    teardown()
+
+
+def pg(container, database, sql):
+    out = run(["docker", "exec", container, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-U", "shop_admin",
+               "-d", database, "-At", "-F", "\t", "-c", sql]).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
+    monkeypatch.setattr("sandbox.psql", pg)  # shop's role is not "postgres"
+    result = ansible_playbook("migrate.yml", "-i", INVENTORY)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
+    assert "shop-Sandbox-pw-7" not in result.stdout + result.stderr
+    assert "drops foreign key order_lines_product_id_fkey on sales.order_lines -> catalog.products" in result.stdout
+
+    source = table_digests("shop-postgres", "shop_db", CATALOG + SALES, excluded={})
+    assert table_digests("shop-postgres-catalog", "catalog_db", CATALOG, excluded={}) == \
+        {t: source[t] for t in CATALOG}
+    assert table_digests("shop-postgres-sales", "sales_db", SALES, excluded={}) == {t: source[t] for t in SALES}
+    assert source["sales.order_lines"][0] == 24000
+
+    # What pg_dump -t would have left out came along: enum, domain, trigger function, extension.
+    assert pg("shop-postgres-catalog", "catalog_db",
+              "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == [["1"]]
+    assert pg("shop-postgres-catalog", "catalog_db", "SELECT 'catalog.price'::regtype, "
+              "'catalog.product_state'::regtype") == [["catalog.price", "catalog.product_state"]]
+    assert pg("shop-postgres-sales", "sales_db",
+              "SELECT tgname FROM pg_trigger WHERE tgrelid = 'sales.orders'::regclass AND NOT tgisinternal") \
+        == [["orders_touch"]]
+    # Ids continue after the migrated ones (identity and serial).
+    assert pg("shop-postgres-catalog", "catalog_db", "INSERT INTO catalog.products (sku, name, price) "
+              "VALUES ('new', 'new', 1) RETURNING id")[0] == ["3001"]
+    assert pg("shop-postgres-sales", "sales_db",
+              "INSERT INTO sales.orders (customer_id) VALUES (1) RETURNING id")[0] == ["8001"]
+    # The table left behind stays in shop_db only; the cross-split key is gone from sales_db.
+    assert pg("shop-postgres-sales", "sales_db", "SELECT to_regclass('public.legacy_sessions') IS NULL, "
+              "count(*) FROM pg_constraint WHERE conname = 'order_lines_product_id_fkey'") == [["t", "0"]]
+
+    report_dirs = [d for d in os.listdir(os.path.join(ROOT, "reports")) if d.endswith("-shop-host")]
+    with open(os.path.join(ROOT, "reports", max(report_dirs), "report.json")) as stream:
+        report = json.load(stream)
+    assert report["status"] == "migrated and verified"
+    assert report["left_behind"] == ["public.legacy_sessions"]
+    assert {t["database"] for t in report["targets"]} == {"catalog_db", "sales_db"}
