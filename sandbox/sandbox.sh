@@ -183,7 +183,7 @@ cmd_down() {
         docker volume rm $ids >/dev/null
     fi
     # The migration tool's one-off PostgreSQL tools containers, if a run was killed.
-    ids="$(docker ps -aq --filter "label=yemma-dbsplit")"
+    ids="$(docker ps -aq --filter "label=yemma-dbsplit" --filter "name=^yemma-dbsplit-")"
     if [ -n "$ids" ]; then
         # shellcheck disable=SC2086
         docker rm -f $ids >/dev/null

@@ -62,16 +62,25 @@ def resolve_endpoint(endpoint, infos, network, user, password):
             "connection": connection, "runtime": runtime}
 
 
+def source_endpoint(source):
+    """The endpoint the phases read as the source: a dump file (Option A) is served by its
+    scratch server, a container like any other."""
+    if "dump_file" in source:
+        return {"container": source["scratch_container"], "database": source["database"]}
+    return source
+
+
 def resolve_endpoints(container_results, source, services, network, user, password):
     infos = {r["item"]: r for r in container_results}
     return {
-        "source": resolve_endpoint(source, infos, network, user, password),
+        "source": resolve_endpoint(source_endpoint(source), infos, network, user, password),
         "targets": {ep["database"]: resolve_endpoint(ep, infos, network, user, password)
                     for ep in target_endpoints(services)},
     }
 
 
 def containers(source, services):
+    source = source_endpoint(source)
     names = [source["container"]] if "container" in source else []
     names += [ep["container"] for ep in target_endpoints(services) if "container" in ep]
     return names

@@ -95,3 +95,33 @@ def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
     assert report["status"] == "migrated and verified"
     assert report["left_behind"] == ["public.legacy_sessions"]
     assert {t["database"] for t in report["targets"]} == {"catalog_db", "sales_db"}
+
+
+def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
+    """Runbook Option A: the monolith's server is gone, only its pg_dump archive is left."""
+    monkeypatch.setattr("sandbox.psql", pg)
+    expected = table_digests("shop-postgres", "shop_db", CATALOG + SALES, excluded={})
+    # As the runbook takes it: pg_dump -F c inside the old container, copied out.
+    run(["docker", "exec", "shop-postgres", "pg_dump", "-U", "shop_admin", "-d", "shop_db", "-F", "c",
+         "-f", "/tmp/shop_full.dump"])
+    run(["docker", "cp", "shop-postgres:/tmp/shop_full.dump", f"{PROJECT_DIR}/shop_full.dump"])
+    # Start over from empty targets, with the old server stopped.
+    compose("docker-compose.yml", "down", "-v", "--timeout", "5")
+    shutil.rmtree(STATE_DIR)
+    compose("docker-compose.monolith.yml", "stop", "postgres")
+
+    dump_source = os.path.join(SHOP, "dump-source.yml")
+    result = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}")
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
+    assert "shop-Sandbox-pw-7" not in result.stdout + result.stderr
+    assert "rows written to the monolith after it was taken are not migrated" in result.stdout
+    assert table_digests("shop-postgres-catalog", "catalog_db", CATALOG, excluded={}) == \
+        {t: expected[t] for t in CATALOG}
+    assert table_digests("shop-postgres-sales", "sales_db", SALES, excluded={}) == {t: expected[t] for t in SALES}
+    with open(f"{STATE_DIR}/backup/shop_db.manifest.json") as stream:
+        assert json.load(stream)["archive"] == f"{PROJECT_DIR}/shop_full.dump"
+    assert run(["docker", "ps", "-aq", "--filter", "name=shop-dbsplit-source"]).stdout.strip() == ""
+
+    again = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}")
+    assert again.returncode == 0, again.stdout[-6000:]
+    assert "changed=0" in again.stdout and "failed=0" in again.stdout

@@ -1,0 +1,89 @@
+"""Runbook Option A: the source is a pg_dump archive on the host, not a running server.
+
+Planning and verification read a live catalog, so the archive is restored whole into a
+throwaway PostgreSQL server: a container of the tools image on the platform's network,
+no port published, durability off (it is rebuilt from the archive, never trusted
+otherwise). Every phase reads it as "the source", so the targets are verified against
+exactly what the archive holds. The container is labelled with the archive's SHA-256 and
+its database is marked loaded only after pg_restore succeeded, so a later run reuses it
+only when it is complete and from the same archive.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+from ansible.module_utils.dbsplit import pgtools
+
+LABEL_SHA = "yemma-dbsplit.dump-sha256"
+LOADED = "yemma-dbsplit scratch source, loaded from sha256={}"
+# Durability is pointless for a server rebuilt from the archive on any doubt.
+FAST_SETTINGS = ["fsync=off", "full_page_writes=off", "synchronous_commit=off", "maintenance_work_mem=256MB"]
+
+
+def inspect(name):
+    result = subprocess.run(["docker", "container", "inspect", name], capture_output=True, text=True, check=False)
+    return json.loads(result.stdout)[0] if result.returncode == 0 else None
+
+
+def remove(name):
+    if inspect(name) is None:
+        return False
+    pgtools._run(["docker", "rm", "--force", "--volumes", name])
+    return True
+
+
+def loaded_marker(name, user, database):
+    """The scratch database's comment, read through the container's local socket."""
+    result = pgtools._run(["docker", "exec", name, "psql", "-X", "-At", "-U", user, "-d", database, "-c",
+                           "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                           "WHERE datname = current_database()"], check=False)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def is_loaded(name, sha256, user, database):
+    info = inspect(name)
+    return bool(info and info["State"]["Running"] and info["Config"]["Labels"].get(LABEL_SHA) == sha256
+                and loaded_marker(name, user, database) == LOADED.format(sha256))
+
+
+def wait_ready(name, user, database, timeout):
+    """Until the final server answers over TCP (the entrypoint's init server is socket-only)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = pgtools._run(["docker", "exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", user,
+                              "-d", database], check=False)
+        if probe.returncode == 0:
+            return
+        info = inspect(name)
+        if not info or not info["State"]["Running"]:
+            logs = pgtools._run(["docker", "logs", "--tail", "30", name], check=False)
+            raise pgtools.ToolError(f"scratch server {name} stopped while starting: {logs.stderr[-1500:]}")
+        if time.monotonic() > deadline:
+            raise pgtools.ToolError(f"scratch server {name} not ready after {timeout} s")
+        time.sleep(1)
+
+
+def load(name, image, network, user, password, database, archive, sha256, jobs, timeout=300):
+    """Start a fresh scratch server and restore the whole archive into it; return seconds."""
+    remove(name)
+    env = dict(os.environ, POSTGRES_PASSWORD=password)
+    argv = ["docker", "run", "--detach", "--name", name, "--label", pgtools.LABEL, "--label", f"{LABEL_SHA}={sha256}",
+            "--network", network, "-e", f"POSTGRES_USER={user}", "-e", "POSTGRES_PASSWORD",
+            "-e", f"POSTGRES_DB={database}", image, "postgres"]
+    for setting in FAST_SETTINGS:
+        argv += ["-c", setting]
+    started = time.monotonic()
+    pgtools._run(argv, env=env)
+    wait_ready(name, user, database, timeout)
+    runtime = {"image": image, "network": network, "host": name, "port": 5432, "user": user}
+    directory, filename = os.path.split(os.path.abspath(archive))
+    pgtools.run_tool(runtime, password, "pg_restore",
+                     ["--dbname", database, "--jobs", str(jobs), "--no-owner", "--no-privileges", "--exit-on-error",
+                      f"/dump/{filename}"],
+                     name=f"{name}-load", mounts=[(directory, "/dump", "ro")])
+    comment = LOADED.format(sha256).replace("'", "''")
+    pgtools._run(["docker", "exec", name, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", database,
+                  "-c", f'COMMENT ON DATABASE "{database}" IS \'{comment}\''])
+    return round(time.monotonic() - started, 2)
