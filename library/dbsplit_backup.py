@@ -39,12 +39,6 @@ options:
     description: Take a new backup even if a valid one exists (the source may have changed since).
     type: bool
     default: false
-  archive:
-    description:
-      - A C(pg_dump --format custom) archive of the source already on the host (runbook
-        Option A). It becomes the backup in place, with its SHA-256 in the manifest, and
-        no pg_dump runs. O(source) is then the scratch server loaded from it.
-    type: path
 author: yemma-dbsplit team
 """
 
@@ -77,7 +71,6 @@ def main():
             directory=dict(type="path", required=True),
             compress_level=dict(type="int", default=1),
             force=dict(type="bool", default=False),
-            archive=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -88,16 +81,12 @@ def main():
             size, version = conn.execute(
                 "SELECT pg_database_size(current_database()), current_setting('server_version_num')::int"
             ).fetchone()
-        archive, directory = module.params["archive"], module.params["directory"]
-        manifest = None if module.params["force"] else backup.existing(directory, source["db"], archive)
+        manifest = None if module.params["force"] else backup.existing(module.params["directory"], source["db"])
         if manifest or module.check_mode:
             module.exit_json(changed=manifest is None, manifest=manifest, database_bytes=size)
-        if archive:
-            manifest = backup.adopt(archive, directory, source["db"], version)
-        else:
-            pgtools.check_client_version(source["tools_image"], "pg_dump", version)
-            manifest = backup.take(pgconn.tools_runtime(source), source["login_password"], source["db"],
-                                   directory, module.params["compress_level"], version)
+        pgtools.check_client_version(source["tools_image"], "pg_dump", version)
+        manifest = backup.take(pgconn.tools_runtime(source), source["login_password"], source["db"],
+                               module.params["directory"], module.params["compress_level"], version)
     except (psycopg.Error, pgtools.ToolError, OSError) as exc:
         module.fail_json(msg=f"backup of {source['db']} failed: {exc}")
     module.exit_json(changed=True, manifest=manifest, database_bytes=size)

@@ -28,20 +28,13 @@ def paths(directory, database):
     return archive, archive + ".partial", os.path.join(directory, f"{database}.manifest.json")
 
 
-def existing(directory, database, adopted_archive=None):
-    """The manifest of a complete backup whose archive still matches it, else None.
-
-    With ``adopted_archive`` (Option A), only a manifest of that very file counts."""
-    _archive, _partial, manifest_path = paths(directory, database)
-    if not os.path.exists(manifest_path):
+def existing(directory, database):
+    """The manifest of a complete backup whose archive still matches it, else None."""
+    archive, _partial, manifest_path = paths(directory, database)
+    if not (os.path.exists(archive) and os.path.exists(manifest_path)):
         return None
     with open(manifest_path) as stream:
         manifest = json.load(stream)
-    archive = manifest["archive"]
-    if adopted_archive and os.path.abspath(adopted_archive) != archive:
-        return None
-    if not os.path.exists(archive):
-        return None
     if sha256_file(archive) != manifest["sha256"]:
         raise pgtools.ToolError(f"{archive} does not match its recorded checksum: the backup is damaged; "
                                 "move it aside and run the backup phase again")
@@ -65,21 +58,6 @@ def take(runtime, password, database, directory, compress_level, server_version)
     with open(partial, "rb+") as stream:
         os.fsync(stream.fileno())
     os.rename(partial, archive)
-    return _record(manifest_path, database, archive, checksum, seconds, server_version, time.time())
-
-
-def adopt(archive, directory, database, server_version):
-    """Record an archive already on the host (runbook Option A) as the backup, in place."""
-    _archive, _partial, manifest_path = paths(directory, database)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    archive = os.path.abspath(archive)
-    started = time.monotonic()
-    checksum = sha256_file(archive)
-    return _record(manifest_path, database, archive, checksum, time.monotonic() - started, server_version,
-                   os.path.getmtime(archive))
-
-
-def _record(manifest_path, database, archive, checksum, seconds, server_version, taken_at):
     manifest = {
         "database": database,
         "archive": archive,
@@ -88,7 +66,7 @@ def _record(manifest_path, database, archive, checksum, seconds, server_version,
         "bytes": os.path.getsize(archive),
         "seconds": round(seconds, 2),
         "server_version": server_version,
-        "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(taken_at)),
+        "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     with open(manifest_path + ".partial", "w") as stream:
         json.dump(manifest, stream, indent=2)

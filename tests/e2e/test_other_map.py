@@ -111,6 +111,14 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
     compose("docker-compose.monolith.yml", "stop", "postgres")
 
     dump_source = os.path.join(SHOP, "dump-source.yml")
+    check = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}", "--check")
+    assert check.returncode == 0, check.stdout[-8000:] + check.stderr[-3000:]
+    assert "catalog_db <- catalog" in check.stdout and "checked, nothing changed" in check.stdout
+    # The scratch server the check read the archive through is gone; no target was created.
+    assert run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout.split().count("shop-dbsplit-source") == 0
+    assert "shop-postgres-catalog" not in run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout
+    assert not os.path.exists(STATE_DIR)
+
     result = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}")
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
     assert "shop-Sandbox-pw-7" not in result.stdout + result.stderr
@@ -118,8 +126,9 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
     assert table_digests("shop-postgres-catalog", "catalog_db", CATALOG, excluded={}) == \
         {t: expected[t] for t in CATALOG}
     assert table_digests("shop-postgres-sales", "sales_db", SALES, excluded={}) == {t: expected[t] for t in SALES}
+    # The backup every target came from was dumped from the scratch server (see roles/backup).
     with open(f"{STATE_DIR}/backup/shop_db.manifest.json") as stream:
-        assert json.load(stream)["archive"] == f"{PROJECT_DIR}/shop_full.dump"
+        assert json.load(stream)["archive"] == f"{STATE_DIR}/backup/shop_db.dump"
     assert run(["docker", "ps", "-aq", "--filter", "name=shop-dbsplit-source"]).stdout.strip() == ""
 
     again = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}")
