@@ -27,6 +27,7 @@ options:
       tools_image: {description: Image whose pg_dump is used (the server's own)., type: str, required: true}
       tools_network: {description: Docker network from which the tools container reaches the server., type: str, required: true}
       tools_host: {description: Name of the server on that network., type: str, required: true}
+      memory_limit: {description: "Memory limit of the server's container in bytes, 0 for none (sizes the restore's maintenance_work_mem).", type: int, default: 0}
   directory:
     description: Directory on the host for the archive and its manifest (created 0700).
     type: path

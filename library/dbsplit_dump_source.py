@@ -15,7 +15,7 @@ description:
     after pg_restore succeeded) is reused; anything else is replaced.
   - With O(state=absent), removes the server and its volume.
   - Check mode reports what would change. The migrate playbook runs this module outside
-    check mode on purpose: a check run needs the catalog too, and removes the server at its end.
+    check mode on purpose, because a check run needs the catalog too; it removes the server at its end.
 options:
   dump_file:
     description: Path on the host of a C(pg_dump --format custom) archive of the source database.

@@ -31,6 +31,7 @@ options:
       tools_image: {description: Image whose pg_restore is used (the server's own)., type: str, required: true}
       tools_network: {description: Docker network from which the tools container reaches the server., type: str, required: true}
       tools_host: {description: Name of the server on that network., type: str, required: true}
+      memory_limit: {description: "Memory limit of the server's container in bytes, 0 for none (sizes the restore's maintenance_work_mem).", type: int, default: 0}
   target_plan:
     description: This target's entry of the plan's C(targets).
     type: dict
@@ -77,6 +78,10 @@ seconds:
   description: Duration of pg_restore.
   returned: when restored
   type: float
+maintenance_work_mem_mb:
+  description: Memory per index build given to the restore's sessions, sized to the target container's limit.
+  returned: when restored
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -113,8 +118,8 @@ def main():
             figures = restore.restore(conn, pgconn.tools_runtime(params["target"]),
                                       params["target"]["login_password"], params["target_plan"],
                                       params["manifest"], params["plan_hash"], action == "rebuild",
-                                      params["jobs"], params["work_dir"])
-    except (psycopg.Error, pgtools.ToolError, toc.TocError, OSError) as exc:
+                                      params["jobs"], params["work_dir"], params["target"]["memory_limit"])
+    except (psycopg.Error, pgtools.ToolError, toc.TocError, OSError, ValueError) as exc:
         module.fail_json(msg=f"restore of {database} failed (a run again rebuilds it from empty): {exc}")
     module.exit_json(changed=True, action=action, **figures)
 

@@ -55,6 +55,7 @@ RUNTIME_OPTIONS = dict(
     tools_image=dict(type="str", required=True),
     tools_network=dict(type="str", required=True),
     tools_host=dict(type="str", required=True),
+    memory_limit=dict(type="int", default=0),
 )
 
 

@@ -32,11 +32,13 @@ def remove_stale(name):
     return False
 
 
-def tool_argv(runtime, tool, args, name, mounts=()):
+def tool_argv(runtime, tool, args, name, mounts=(), settings=None):
     """docker run argv for ``tool args`` against ``runtime`` (image, network, host, port)."""
     argv = ["docker", "run", "--rm", "--name", name, "--label", LABEL,
             "--network", runtime["network"], "--entrypoint", tool,
             "-e", "PGPASSWORD", "-e", "PGCONNECT_TIMEOUT=10"]
+    if settings:
+        argv += ["-e", "PGOPTIONS=" + " ".join(f"-c {key}={value}" for key, value in settings.items())]
     for host_dir, container_dir, mode in mounts:
         argv += ["-v", f"{host_dir}:{container_dir}:{mode}"]
     argv.append(runtime["image"])
@@ -45,12 +47,13 @@ def tool_argv(runtime, tool, args, name, mounts=()):
     return argv
 
 
-def run_tool(runtime, password, tool, args, name, mounts=(), environ=None):
-    """Run a tool to completion; return its stdout. Raise ToolError on any failure."""
-    env = dict(environ or {})
-    env["PGPASSWORD"] = password
+def run_tool(runtime, password, tool, args, name, mounts=(), settings=None):
+    """Run a tool to completion; return its stdout. Raise ToolError on any failure.
+
+    ``settings``: server settings for the tool's sessions (PGOPTIONS), e.g. work memory."""
+    env = {"PGPASSWORD": password}
     remove_stale(name)
-    result = _run(tool_argv(runtime, tool, args, name, mounts), env=env)
+    result = _run(tool_argv(runtime, tool, args, name, mounts, settings), env=env)
     errors = [line for line in result.stderr.splitlines() if re.search(r"\b(error|FATAL)\b", line)]
     if errors:
         # pg_restore without --exit-on-error would still exit 0 on some failures: never trust rc alone.

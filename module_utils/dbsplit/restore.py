@@ -6,13 +6,38 @@ import time
 from ansible.module_utils.dbsplit import pgtools, target, toc
 
 
+MIB = 1 << 20
+# Per-session memory besides maintenance_work_mem (catalog caches, buffers of the COPY).
+SESSION_OVERHEAD = 16 * MIB
+
+
 def tool_name(database):
     return f"yemma-dbsplit-restore-{database}"
 
 
-def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, jobs, work_dir):
+def maintenance_work_mem(memory_limit, shared_buffers, jobs):
+    """maintenance_work_mem (MB) for the restore sessions, so that ``jobs`` index builds at
+    once fit in the target container's memory limit (0 = none) beside shared_buffers.
+
+    The runbook's limits are tight (postgres-logs: 150 MB with 64 MB shared_buffers): with
+    the server's default of 64 MB per index build, two jobs get a backend OOM-killed."""
+    if not memory_limit:
+        return 256
+    headroom = memory_limit - shared_buffers - (jobs + 1) * SESSION_OVERHEAD
+    # Half of the headroom: a sort may briefly exceed its budget.
+    per_job = headroom // (2 * jobs) // MIB
+    if per_job < 4:
+        raise ValueError(f"the target's memory limit ({memory_limit // MIB} MB) leaves no room for {jobs} restore "
+                         f"jobs beside shared_buffers ({shared_buffers // MIB} MB): lower dbsplit_restore_jobs "
+                         "or raise the container's mem_limit")
+    return min(per_job, 1024)
+
+
+def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, jobs, work_dir, memory_limit):
     """Select the target's TOC entries, then pg_restore them in parallel; return figures."""
     database = target_plan["database"]
+    shared_buffers = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))").fetchone()[0]
+    work_mem_mb = maintenance_work_mem(memory_limit, shared_buffers, jobs)
     backup_dir, archive = os.path.split(manifest["archive"])
     mounts = [(backup_dir, "/backup", "ro")]
     listing = pgtools.run_tool(runtime, password, "pg_restore", ["--list", f"/backup/{archive}"],
@@ -30,7 +55,8 @@ def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, 
         ["--dbname", database, "--use-list", f"/work/{database}.list", "--jobs", str(jobs),
          # Objects belong to the service's own role; roles granted in the monolith may not exist here.
          "--no-owner", "--no-privileges", "--exit-on-error", f"/backup/{archive}"],
-        name=tool_name(database), mounts=mounts + [(work_dir, "/work", "ro")])
+        name=tool_name(database), mounts=mounts + [(work_dir, "/work", "ro")],
+        settings={"maintenance_work_mem": f"{work_mem_mb}MB"})
     seconds = time.monotonic() - started
     target.set_marker(conn, plan_hash, manifest["id"], "restored")
-    return {"entries": entries, "seconds": round(seconds, 2)}
+    return {"entries": entries, "seconds": round(seconds, 2), "maintenance_work_mem_mb": work_mem_mb}

@@ -52,12 +52,13 @@ def resolve_endpoint(endpoint, infos, network, user, password):
         connection = dict(credentials, login_host=networks[net]["IPAddress"], login_port=5432,
                           db=endpoint["database"])
         runtime = dict(connection, tools_image=container["Config"]["Image"], tools_network=net,
-                       tools_host=endpoint["container"])
+                       tools_host=endpoint["container"], memory_limit=container["HostConfig"]["Memory"])
     else:
         connection = dict(credentials, login_host=endpoint["host"], login_port=endpoint.get("port", 5432),
                           db=endpoint["database"])
         runtime = dict(connection, tools_image=endpoint["tools_image"],
-                       tools_network=endpoint.get("tools_network", "host"), tools_host=endpoint["host"])
+                       tools_network=endpoint.get("tools_network", "host"), tools_host=endpoint["host"],
+                       memory_limit=endpoint.get("memory_limit", 0))
     return {"running": True, "exists": True, "id": endpoint_id(endpoint), "database": endpoint["database"],
             "connection": connection, "runtime": runtime}
 
@@ -139,7 +140,8 @@ def report_targets(targets, verify_results, restore_results):
 def restore_line(result):
     """One finished restore, for the transfer printout."""
     seconds = f', {result["seconds"]} s' if "seconds" in result else ""
-    return f'{result["item"]["item"]["database"]}: {result.get("action")}{seconds}'
+    memory = f', maintenance_work_mem {result["maintenance_work_mem_mb"]} MB' if "maintenance_work_mem_mb" in result else ""
+    return f'{result["item"]["item"]["database"]}: {result.get("action")}{seconds}{memory}'
 
 
 class FilterModule:
