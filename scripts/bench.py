@@ -19,7 +19,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KINDS = [  # (label, predicate on the command line)
-    ("controller: ansible-playbook", lambda cmd: "ansible-playbook" in cmd and "ssh" not in cmd.split()[0]),
+    ("controller: ansible-playbook", lambda cmd: "bin/ansible-playbook" in cmd),
     ("host: Ansible modules (python)", lambda cmd: "AnsiballZ_" in cmd),
     ("tools container: pg_dump", lambda cmd: cmd.startswith("pg_dump")),
     ("tools container: pg_restore", lambda cmd: cmd.startswith("pg_restore")),

@@ -11,7 +11,6 @@ only when it is complete and from the same archive.
 
 import json
 import os
-import subprocess
 import time
 
 from ansible.module_utils.dbsplit import pgtools
@@ -23,20 +22,20 @@ FAST_SETTINGS = ["fsync=off", "full_page_writes=off", "synchronous_commit=off", 
 
 
 def inspect(name):
-    result = subprocess.run(["docker", "container", "inspect", name], capture_output=True, text=True, check=False)
+    result = pgtools.run_command(["docker", "container", "inspect", name], check=False)
     return json.loads(result.stdout)[0] if result.returncode == 0 else None
 
 
 def remove(name):
     if inspect(name) is None:
         return False
-    pgtools._run(["docker", "rm", "--force", "--volumes", name])
+    pgtools.run_command(["docker", "rm", "--force", "--volumes", name])
     return True
 
 
 def loaded_marker(name, user, database):
     """The scratch database's comment, read through the container's local socket."""
-    result = pgtools._run(["docker", "exec", name, "psql", "-X", "-At", "-U", user, "-d", database, "-c",
+    result = pgtools.run_command(["docker", "exec", name, "psql", "-X", "-At", "-U", user, "-d", database, "-c",
                            "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
                            "WHERE datname = current_database()"], check=False)
     return result.stdout.strip() if result.returncode == 0 else ""
@@ -52,13 +51,13 @@ def wait_ready(name, user, database, timeout):
     """Until the final server answers over TCP (the entrypoint's init server is socket-only)."""
     deadline = time.monotonic() + timeout
     while True:
-        probe = pgtools._run(["docker", "exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", user,
+        probe = pgtools.run_command(["docker", "exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", user,
                               "-d", database], check=False)
         if probe.returncode == 0:
             return
         info = inspect(name)
         if not info or not info["State"]["Running"]:
-            logs = pgtools._run(["docker", "logs", "--tail", "30", name], check=False)
+            logs = pgtools.run_command(["docker", "logs", "--tail", "30", name], check=False)
             raise pgtools.ToolError(f"scratch server {name} stopped while starting: {logs.stderr[-1500:]}")
         if time.monotonic() > deadline:
             raise pgtools.ToolError(f"scratch server {name} not ready after {timeout} s")
@@ -75,7 +74,7 @@ def load(name, image, network, user, password, database, archive, sha256, jobs, 
     for setting in FAST_SETTINGS:
         argv += ["-c", setting]
     started = time.monotonic()
-    pgtools._run(argv, env=env)
+    pgtools.run_command(argv, env=env)
     wait_ready(name, user, database, timeout)
     runtime = {"image": image, "network": network, "host": name, "port": 5432, "user": user}
     directory, filename = os.path.split(os.path.abspath(archive))
@@ -84,6 +83,6 @@ def load(name, image, network, user, password, database, archive, sha256, jobs, 
                       f"/dump/{filename}"],
                      name=f"{name}-load", mounts=[(directory, "/dump", "ro")])
     comment = LOADED.format(sha256).replace("'", "''")
-    pgtools._run(["docker", "exec", name, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", database,
+    pgtools.run_command(["docker", "exec", name, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", database,
                   "-c", f'COMMENT ON DATABASE "{database}" IS \'{comment}\''])
     return round(time.monotonic() - started, 2)

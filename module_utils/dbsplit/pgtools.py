@@ -17,7 +17,8 @@ class ToolError(RuntimeError):
     pass
 
 
-def _run(argv, env=None, check=True):
+def run_command(argv, env=None, check=True):
+    """Run a command (docker, here); with ``check``, fail with its stderr on a non-zero exit."""
     result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise ToolError(f"{' '.join(argv[:6])}... exited {result.returncode}: {result.stderr.strip()[-2000:]}")
@@ -26,8 +27,8 @@ def _run(argv, env=None, check=True):
 
 def remove_stale(name):
     """A run killed mid-way leaves its tool container running: stop it before anything else."""
-    if _run(["docker", "container", "inspect", name], check=False).returncode == 0:
-        _run(["docker", "rm", "--force", name])
+    if run_command(["docker", "container", "inspect", name], check=False).returncode == 0:
+        run_command(["docker", "rm", "--force", name])
         return True
     return False
 
@@ -53,7 +54,7 @@ def run_tool(runtime, password, tool, args, name, mounts=(), settings=None):
     ``settings``: server settings for the tool's sessions (PGOPTIONS), e.g. work memory."""
     env = {"PGPASSWORD": password}
     remove_stale(name)
-    result = _run(tool_argv(runtime, tool, args, name, mounts, settings), env=env)
+    result = run_command(tool_argv(runtime, tool, args, name, mounts, settings), env=env)
     errors = [line for line in result.stderr.splitlines() if re.search(r"\b(error|FATAL)\b", line)]
     if errors:
         # pg_restore without --exit-on-error would still exit 0 on some failures: never trust rc alone.
@@ -62,7 +63,7 @@ def run_tool(runtime, password, tool, args, name, mounts=(), settings=None):
 
 
 def tool_major_version(image, tool):
-    out = _run(["docker", "run", "--rm", "--entrypoint", tool, image, "--version"]).stdout
+    out = run_command(["docker", "run", "--rm", "--entrypoint", tool, image, "--version"]).stdout
     match = re.search(r"\(PostgreSQL\) (\d+)", out)
     if not match:
         raise ToolError(f"cannot read the version of {tool} in image {image}: {out!r}")

@@ -6,19 +6,17 @@ import os
 import subprocess
 import urllib.request
 
+import yaml
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROJECT_DIR = os.environ.get("SANDBOX_PROJECT_DIR", "/srv/yemma")
 
-MAP = {
-    "auth": ["users", "roles", "user_roles", "refresh_tokens", "admin_invitation_tokens"],
-    "candidate": ["profiles", "experiences", "educations", "certifications", "skills", "job_preferences"],
-    "company": ["companies", "team_members", "invitations"],
-    "payment": ["plans", "subscriptions", "payments", "invoices", "quotas"],
-    "document": ["documents"],
-    "notification": ["notifications"],
-    "audit": ["access_logs"],
-}
-BACKEND = ["auth", "candidate", "company", "payment", "document", "notification", "notification-worker", "audit"]
+# The map the tool ships (tests/unit/test_plan.py checks it against the runbook).
+with open(os.path.join(ROOT, "group_vars", "all", "main.yml")) as _stream:
+    GROUP_VARS = yaml.safe_load(_stream)
+SERVICES = GROUP_VARS["dbsplit_services"]
+MAP = {name: spec["tables"] for name, spec in SERVICES.items()}
+BACKEND = GROUP_VARS["dbsplit_backend_services"]
 INFRA = ["redis", "minio", "elasticsearch", "kibana", "nginx", "frontend"]
 
 

@@ -15,19 +15,18 @@ import time
 
 import pytest
 
-from sandbox import (MAP, PROJECT_DIR, ROOT, ansible_playbook, container_ip, health, http_json,
+from sandbox import (MAP, PROJECT_DIR, ROOT, SERVICES, ansible_playbook, container_ip, health, http_json,
                      platform_snapshot, psql, run, sandbox, table_digests)
 
 STATE_DIR = os.environ.get("SANDBOX_STATE_DIR", "/var/backups/yemma-dbsplit")
 # Big enough that the transfer lasts a few seconds, so the kill lands inside it.
 SIZE_MB = os.environ.get("E2E_SIZE_MB", "120")
-TARGETS = {"auth": "auth_db", "candidate": "candidate_db", "company": "company_db", "payment": "payment_db",
-           "document": "document_db", "notification": "logs_db", "audit": "logs_db"}
-SERVICES = list(MAP)
+TARGETS = {name: spec["endpoint"]["database"] for name, spec in SERVICES.items()}
+CONTAINERS = {spec["endpoint"]["database"]: spec["endpoint"]["container"] for spec in SERVICES.values()}
 
 
 def target_container(database):
-    return "yemma-postgres-" + {"logs_db": "logs"}.get(database, database[:-3])
+    return CONTAINERS[database]
 
 
 def marker(database):
@@ -136,7 +135,7 @@ def test_rollback_returns_to_the_monolith(platform):
         assert health(target_container(database)) == "stopped", database
     (frozen,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
     assert frozen == "off"
-    for service in SERVICES:
+    for service in MAP:
         base = f"http://{container_ip('yemma-' + service)}:8000"
         info = http_json(base + "/info")
         assert (info["db_host"], info["db_name"]) == ("postgres", "yemma_db"), service

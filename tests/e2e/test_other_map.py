@@ -113,6 +113,12 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
     compose("docker-compose.monolith.yml", "stop", "postgres")
 
     dump_source = os.path.join(SHOP, "dump-source.yml")
+    missing = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}",
+                               "-e", '{"dbsplit_source": {"dump_file": "/srv/shop/nope.dump", "database": "shop_db", '
+                                     '"tools_image": "local/yemma-postgres:15", "scratch_container": "shop-dbsplit-source"}}')
+    assert missing.returncode != 0
+    assert "dump file /srv/shop/nope.dump not found on the host" in missing.stdout
+    assert "nothing was changed" in missing.stdout and not os.path.exists(STATE_DIR)
     check = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}", "--check")
     assert check.returncode == 0, check.stdout[-8000:] + check.stderr[-3000:]
     assert "catalog_db <- catalog" in check.stdout and "checked, nothing changed" in check.stdout

@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+import yaml
 
 from ansible.module_utils.dbsplit import plan
 
@@ -30,6 +31,14 @@ def services(table_map=None):
                    "endpoint": {"container": f"yemma-postgres-{DATABASES[name][:-3]}",
                                 "database": DATABASES[name]}}
             for name, tables in table_map.items()}
+
+
+def test_group_vars_ship_the_runbook_map():
+    """The defaults the tool runs with are the runbook's table map and databases."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "group_vars", "all", "main.yml")) as stream:
+        shipped = yaml.safe_load(stream)["dbsplit_services"]
+    assert {name: spec["tables"] for name, spec in shipped.items()} == RUNBOOK_MAP
+    assert {name: spec["endpoint"]["database"] for name, spec in shipped.items()} == DATABASES
 
 
 @pytest.fixture(scope="module")
