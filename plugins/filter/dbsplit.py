@@ -1,6 +1,4 @@
-"""Filters that turn inventory data and Docker facts into module arguments."""
-
-
+"""Filters that turn inventory data and Docker facts into module arguments, and results into reports."""
 
 
 def parse_env(text):
@@ -111,9 +109,14 @@ def table_line(figures):
 
 
 
-def report_targets(targets, verify_results, restore_results):
-    """Per target: its verified tables (with their service), restore action and totals."""
-    verified = {r["item"]["database"]: r.get("tables", []) for r in verify_results if "item" in r}
+def verified_tables(verify_results):
+    """{target database: its verified tables' figures}, from the verify phase's results."""
+    return {r["item"]["database"]: r["tables"] for r in verify_results if "tables" in r}
+
+
+def report_targets(targets, verified, restore_results):
+    """Per target: its verified tables (with their service), restore action and totals.
+    ``verified``: what verified_tables() returned, in this run or the run that verified."""
     restored = {r["item"]["item"]["database"]: r for r in restore_results if "item" in r}
     report = []
     for target in targets:
@@ -136,7 +139,6 @@ def report_targets(targets, verify_results, restore_results):
     return report
 
 
-
 def restore_line(result):
     """One finished restore, for the transfer printout."""
     seconds = f', {result["seconds"]} s' if "seconds" in result else ""
@@ -154,5 +156,6 @@ class FilterModule:
             "dbsplit_plan_lines": plan_lines,
             "dbsplit_table_line": table_line,
             "dbsplit_report_targets": report_targets,
+            "dbsplit_verified_tables": verified_tables,
             "dbsplit_restore_line": restore_line,
         }

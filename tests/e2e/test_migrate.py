@@ -2,8 +2,9 @@
 
 One sandbox, in order (each test starts from the state the previous one left, as an
 operator's session would): a check run changes nothing; a run killed during the
-transfer is run again to a verified end with no duplicate; rollback returns to the
-monolith; migrating again after that refuses, before any change, to touch databases
+transfer is run again to a verified end with no duplicate (its cutover made to fail);
+the next run finishes that cutover without redoing the phases before it, keeping what
+the services wrote meanwhile; rollback returns to the monolith; migrating again after that refuses, before any change, to touch databases
 services have written to. The full migration, its idempotence and the independent
 proof of it are the molecule scenario (molecule/default).
 """
@@ -11,6 +12,7 @@ proof of it are the molecule scenario (molecule/default).
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -81,42 +83,79 @@ def test_check_run_prints_the_plan_and_changes_nothing(platform):
     assert not os.path.exists(STATE_DIR)
 
 
+def started_at(container):
+    return run(["docker", "inspect", "--format", "{{.State.StartedAt}}", container]).stdout.strip()
+
+
+def restore_containers():
+    return run(["docker", "ps", "--filter", "label=yemma-dbsplit", "--filter", "name=yemma-dbsplit-restore-",
+                "--format", "{{.Names}}"]).stdout.split()
+
+
+def freeze_first_restore(events, run_):
+    """Wait for a target's pg_restore to start (its marker then says restoring) and freeze it
+    at once, so that it cannot end, and its marker cannot change, before the kill lands.
+    ``events``: a `docker events` stream of the tool's container starts."""
+    for name in events.stdout:
+        name = name.strip()
+        if not name.startswith("yemma-dbsplit-restore-"):
+            continue
+        # Each target's tool container runs twice: `pg_restore --list`, then the restore.
+        if run(["docker", "pause", name], check=False).returncode != 0:
+            continue  # it ended already: a --list step
+        args = run(["docker", "inspect", "--format", "{{json .Args}}", name], check=False).stdout
+        if "--use-list" in args:
+            return name
+        run(["docker", "unpause", name], check=False)
+    raise AssertionError(f"the run (exit {run_.poll()}) ended before a restore started")
+
+
 def test_run_killed_during_transfer_is_run_again_to_a_verified_end_without_duplicates(platform):
     log_path = os.path.join(ROOT, ".sandbox", "killed-run.log")
     env = dict(os.environ, PATH=f"{ROOT}/.venv/bin:{os.environ['PATH']}", ANSIBLE_CONFIG=f"{ROOT}/ansible.cfg")
-    with open(log_path, "w") as log:
-        run_ = subprocess.Popen([f"{ROOT}/.venv/bin/ansible-playbook", "migrate.yml", "-l", "sandbox"], cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    restoring = []
-    deadline = time.monotonic() + 900
-    while not restoring and run_.poll() is None and time.monotonic() < deadline:
-        restoring = run(["docker", "ps", "--filter", "label=yemma-dbsplit", "--filter", "name=restore",
-                         "--format", "{{.Names}}"]).stdout.split()
-        time.sleep(0.1)
-    assert restoring, f"the run ended before its transfer could be killed:\n{open(log_path).read()[-4000:]}"
-    time.sleep(1)  # let pg_restore write part of the data
-    # The operator's controller dies (with its workers, which Ansible detaches into their
-    # own sessions) and the host loses the restore (as a reboot would).
+    events = subprocess.Popen(["docker", "events", "--filter", "type=container", "--filter", "event=start",
+                               "--filter", "label=yemma-dbsplit", "--format", "{{.Actor.Attributes.name}}"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        with open(log_path, "w") as log:
+            run_ = subprocess.Popen([f"{ROOT}/.venv/bin/ansible-playbook", "migrate.yml", "-l", "sandbox"], cwd=ROOT,
+                                    stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        # Ends the event stream if the run ends first, so the wait below cannot hang.
+        watchdog = threading.Thread(target=lambda: (run_.wait(), events.terminate()), daemon=True)
+        watchdog.start()
+        frozen = freeze_first_restore(events, run_)
+    finally:
+        events.terminate()
+    # The host loses the restore jobs (as a reboot would), then the operator's controller dies
+    # with its workers (which Ansible detaches into their own sessions).
+    run(["pkill", "--signal", "KILL", "-f", "AnsiballZ_dbsplit_restore"], check=False)
     for pid in [run_.pid, *descendants(run_.pid)]:
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     run_.wait()
-    run(["docker", "kill", *restoring], check=False)
-    deadline = time.monotonic() + 120
-    while run(["pgrep", "-f", "AnsiballZ_dbsplit_restore"], check=False).returncode == 0:
-        assert time.monotonic() < deadline, "the restore jobs on the host did not end"
+    deadline = time.monotonic() + 60
+    while names := restore_containers():
+        assert time.monotonic() < deadline, f"restore containers still running: {names}"
+        run(["docker", "kill", *names], check=False)
         time.sleep(0.5)
+    frozen_database = frozen.removeprefix("yemma-dbsplit-restore-")
+    assert "state=restoring" in marker(frozen_database), open(log_path).read()[-4000:]
     half_done = [db for db in sorted(set(TARGETS.values())) if "state=restoring" in marker(db)]
-    assert half_done, "no target was left half-restored: the kill did not land in the transfer"
 
     # Without breaking the lock, a second run refuses and says how.
     refused = ansible_playbook("migrate.yml", "-l", "sandbox")
     assert refused.returncode != 0 and "dbsplit_break_lock=true" in refused.stdout
 
-    rerun = ansible_playbook("migrate.yml", "-l", "sandbox", "-e", "dbsplit_break_lock=true")
-    assert rerun.returncode == 0, rerun.stdout[-8000:] + rerun.stderr[-3000:]
+    # Run again. Its transfer rebuilds what was half restored and it verifies, but its cutover
+    # fails once the services run on the targets (an error pattern that every log line
+    # matches): the next test finishes it.
+    rerun = ansible_playbook("migrate.yml", "-l", "sandbox", "-e", "dbsplit_break_lock=true",
+                             "-e", "dbsplit_log_error_pattern=.")
+    assert rerun.returncode != 0 and "the services logged errors" in rerun.stdout, rerun.stdout[-8000:]
     for database in half_done:
         assert f"{database}: rebuild" in rerun.stdout, database
-    assert "migrated and verified" in rerun.stdout
     # Independent of the tool's verify phase: every table's rows, source against target.
     source = table_digests("yemma-postgres", "yemma_db", [t for ts in MAP.values() for t in ts])
     for service, tables in MAP.items():
@@ -125,6 +164,25 @@ def test_run_killed_during_transfer_is_run_again_to_a_verified_end_without_dupli
             assert target[table] == source[table], table
     for database in set(TARGETS.values()):
         assert "state=live" in marker(database)
+
+
+def test_run_failed_in_cutover_is_finished_keeping_what_services_wrote(platform):
+    # The services run on their new databases and take writes before the cutover is finished.
+    base = f"http://{container_ip('yemma-auth')}:8000"
+    user_id = http_json(base + "/items", method="POST", body={}, status=201)["user_id"]
+    started = started_at("yemma-auth")
+
+    result = ansible_playbook("migrate.yml", "-l", "sandbox", "-e", "dbsplit_break_lock=true")
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
+    assert "migrated and verified" in result.stdout
+    # Phases 3 to 8 did not run again: the services were not stopped, and no re-verify
+    # tripped over the new row, which is still there.
+    assert started_at("yemma-auth") == started
+    auth = TARGETS["auth"]
+    assert psql(target_container(auth), auth, f"SELECT count(*) FROM users WHERE id = {int(user_id)}") == [["1"]]
+    # The report still shows the proof of the run that verified.
+    assert "| public.users |" in result.stdout
+    assert health("yemma-auth") == "healthy"
 
 
 def test_rollback_returns_to_the_monolith(platform):

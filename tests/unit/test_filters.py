@@ -1,0 +1,37 @@
+"""The filters that read .env files and turn phase results into the report."""
+
+import importlib.util
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_spec = importlib.util.spec_from_file_location("dbsplit_filters", os.path.join(ROOT, "plugins", "filter", "dbsplit.py"))
+filters = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(filters)
+
+
+def test_env_file_quotes_comments_and_export_are_handled():
+    text = "# db\nDB_USER=yemma\nexport DB_PASSWORD='p=ss #1'\n\nBROKEN LINE\nEMPTY=\n"
+    assert filters.parse_env(text) == {"DB_USER": "yemma", "DB_PASSWORD": "p=ss #1", "EMPTY": ""}
+
+
+def test_report_keeps_the_proof_of_the_run_that_verified():
+    target = {"database": "auth_db", "services": ["auth"], "dropped_foreign_keys": [],
+              "tables": [{"name": "public.logs", "service": "audit", "partitions": ["public.logs_2025"]},
+                         {"name": "public.users", "service": "auth", "partitions": []}]}
+    verify_results = [
+        {"item": target, "tables": [{"table": "public.users", "rows": 3, "bytes": 8192},
+                                    {"table": "public.logs_2025", "rows": 2, "bytes": 100}]},
+        {"item": {"database": "gone_db"}, "skipped": True},
+    ]
+    verified = filters.verified_tables(verify_results)
+    assert list(verified) == ["auth_db"]
+    # A later run reads the saved proof and has no restore of its own.
+    (report,) = filters.report_targets([target], verified, [])
+    assert (report["rows"], report["bytes"], report["restore_action"]) == (5, 8292, "not run")
+    assert [t["service"] for t in report["tables"]] == ["auth", "audit"]
+
+
+def test_report_without_proof_lists_targets_with_no_rows():
+    target = {"database": "pay_db", "services": ["payment"], "dropped_foreign_keys": [], "tables": []}
+    (report,) = filters.report_targets([target], {}, [{"item": {"item": target}, "action": "restore", "seconds": 1.5}])
+    assert (report["rows"], report["restore_action"], report["restore_seconds"]) == (0, "restore", 1.5)
