@@ -75,6 +75,7 @@ def test_check_run_prints_the_plan_and_changes_nothing(platform):
     assert "needs enum types: public.userstatus" in out
     assert "a backup of" in out and "would be taken" in out
     assert "would run alembic -c /app/alembic.ini stamp head for candidate" in out
+    assert "would start auth, candidate, company" in out
     assert "checked, nothing changed" in out
     # Containers (ids, state, start time), volumes, networks, files, database settings
     # and every table's rows are exactly as before.
