@@ -187,6 +187,15 @@ def test_run_failed_in_cutover_is_finished_keeping_what_services_wrote(platform)
 
 
 def test_rollback_returns_to_the_monolith(platform):
+    # Its check run says what it would start and changes nothing (the monolith stays frozen).
+    before = platform_snapshot(STATE_DIR)
+    check = ansible_playbook("rollback.yml", "-l", "sandbox", "--check")
+    after = platform_snapshot(STATE_DIR)
+    assert check.returncode == 0, check.stdout[-6000:] + check.stderr[-3000:]
+    assert "would start every service of docker-compose.monolith.yml" in check.stdout
+    for key in before:
+        assert after[key] == before[key], key
+
     result = ansible_playbook("rollback.yml", "-l", "sandbox")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert health("yemma-postgres") == "healthy"
