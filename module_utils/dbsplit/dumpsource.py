@@ -36,8 +36,8 @@ def remove(name):
 def loaded_marker(name, user, database):
     """The scratch database's comment, read through the container's local socket."""
     result = pgtools.run_command(["docker", "exec", name, "psql", "-X", "-At", "-U", user, "-d", database, "-c",
-                           "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
-                           "WHERE datname = current_database()"], check=False)
+                                  "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                                  "WHERE datname = current_database()"], check=False)
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
@@ -52,7 +52,7 @@ def wait_ready(name, user, database, timeout):
     deadline = time.monotonic() + timeout
     while True:
         probe = pgtools.run_command(["docker", "exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", user,
-                              "-d", database], check=False)
+                                     "-d", database], check=False)
         if probe.returncode == 0:
             return
         info = inspect(name)
@@ -83,6 +83,6 @@ def load(name, image, network, user, password, database, archive, sha256, jobs, 
                       f"/dump/{filename}"],
                      name=f"{name}-load", mounts=[(directory, "/dump", "ro")])
     comment = LOADED.format(sha256).replace("'", "''")
-    pgtools.run_command(["docker", "exec", name, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", database,
-                  "-c", f'COMMENT ON DATABASE "{database}" IS \'{comment}\''])
+    pgtools.run_command(["docker", "exec", name, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", user,
+                         "-d", database, "-c", f'COMMENT ON DATABASE "{database}" IS \'{comment}\''])
     return round(time.monotonic() - started, 2)

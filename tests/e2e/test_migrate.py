@@ -4,8 +4,9 @@ One sandbox, in order (each test starts from the state the previous one left, as
 operator's session would): a check run changes nothing; a run killed during the
 transfer is run again to a verified end with no duplicate (its cutover made to fail);
 the next run finishes that cutover without redoing the phases before it, keeping what
-the services wrote meanwhile; rollback returns to the monolith; migrating again after that refuses, before any change, to touch databases
-services have written to. The full migration, its idempotence and the independent
+the services wrote meanwhile; a rollback check run changes nothing and the rollback
+returns to the monolith; migrating again after that refuses, before any change, to
+touch databases services have written to. The full migration, its idempotence and the independent
 proof of it are the molecule scenario (molecule/default).
 """
 
