@@ -14,20 +14,6 @@ description:
   - An existing archive that matches its manifest is reused (no change) unless O(force).
   - In check mode, reports whether a backup would be taken and the database's size.
 options:
-  source:
-    description: Connection to the source and where its client tools run.
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server as seen from the host., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as., type: str, required: true}
-      login_password: {description: Password of the role., type: str, required: true}
-      db: {description: Database to back up., type: str, required: true}
-      tools_image: {description: Image whose pg_dump is used (the server's own)., type: str, required: true}
-      tools_network: {description: Docker network from which the tools container reaches the server., type: str, required: true}
-      tools_host: {description: Name of the server on that network., type: str, required: true}
-      memory_limit: {description: "Memory limit of the server's container in bytes, 0 for none (sizes the restore's maintenance_work_mem).", type: int, default: 0}
   directory:
     description: Directory on the host for the archive and its manifest (created 0700).
     type: path
@@ -40,6 +26,8 @@ options:
     description: Take a new backup even if a valid one exists (the source may have changed since).
     type: bool
     default: false
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.SOURCE_RUNTIME
 author: yemma-dbsplit team
 """
 
@@ -62,7 +50,7 @@ database_bytes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dbsplit import backup, pgconn, pgtools
+from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, pgconn, pgtools
 
 
 def main():

@@ -49,6 +49,10 @@ options:
     description: Parallel pg_restore jobs.
     type: int
     default: 2
+  tool_name:
+    description: Name of this tool (C(dbsplit_tool_name)); labels the scratch server and marks its database loaded.
+    type: str
+    required: true
   state:
     description: C(present) to serve the archive, C(absent) to remove the server.
     type: str
@@ -67,6 +71,7 @@ EXAMPLES = r"""
     network: yemma-network
     login_user: "{{ dbsplit_db_user }}"
     login_password: "{{ dbsplit_db_password }}"
+    tool_name: yemma-dbsplit
 """
 
 RETURN = r"""
@@ -87,7 +92,7 @@ seconds:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dbsplit import backup, dumpsource, pgtools
+from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, dumpsource, pgtools
 
 
 def main():
@@ -101,6 +106,7 @@ def main():
             login_user=dict(type="str", required=True),
             login_password=dict(type="str", required=True, no_log=True),
             jobs=dict(type="int", default=2),
+            tool_name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         supports_check_mode=True,
@@ -117,11 +123,11 @@ def main():
                                  "(pg_dump --format custom) or fix dbsplit_source.dump_file")
         sha256 = backup.sha256_file(p["dump_file"])
         size = os.path.getsize(p["dump_file"])
-        if dumpsource.is_loaded(p["container"], sha256, p["login_user"], p["database"]):
+        if dumpsource.is_loaded(p["tool_name"], p["container"], sha256, p["login_user"], p["database"]):
             module.exit_json(changed=False, sha256=sha256, bytes=size, seconds=0)
         if module.check_mode:
             module.exit_json(changed=True, sha256=sha256, bytes=size, seconds=0)
-        seconds = dumpsource.load(p["container"], p["tools_image"], p["network"], p["login_user"],
+        seconds = dumpsource.load(p["tool_name"], p["container"], p["tools_image"], p["network"], p["login_user"],
                                   p["login_password"], p["database"], p["dump_file"], sha256, p["jobs"])
     except (pgtools.ToolError, OSError) as exc:
         module.fail_json(msg=f"cannot serve {p['dump_file']} as the source: {exc}")

@@ -12,21 +12,13 @@ description:
     It is the only change the migration makes to the source, and C(thawed) reverses it.
   - Idempotent, and reports what it would change in check mode.
 options:
-  source:
-    description: Connection to the database (see M(dbsplit_plan) for the suboptions).
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as., type: str, required: true}
-      login_password: {description: Password of the role., type: str, required: true}
-      db: {description: Database to freeze or thaw., type: str, required: true}
   state:
     description: C(frozen) to stop writes, C(thawed) to allow them again.
     type: str
     choices: [frozen, thawed]
     required: true
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.SOURCE
 author: yemma-dbsplit team
 """
 
@@ -49,7 +41,7 @@ terminated_sessions:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dbsplit import pgconn
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn
 
 FROZEN_SQL = """
 SELECT coalesce('default_transaction_read_only=on' = ANY(s.setconfig), false)

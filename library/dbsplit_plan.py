@@ -17,16 +17,6 @@ description:
     that no service claims and that are not listed as left behind.
   - Only reads the catalog, so it runs in check mode too.
 options:
-  source:
-    description: Connection to the source database.
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as., type: str, required: true}
-      login_password: {description: Password of O(source.login_user)., type: str, required: true}
-      db: {description: Database to split., type: str, required: true}
   services:
     description:
       - Service name to C(tables) (names, optionally schema-qualified) and C(endpoint), a
@@ -43,6 +33,8 @@ options:
     description: Fail when the map has problems; when false, return them in RV(problems).
     type: bool
     default: true
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.SOURCE
 author: yemma-dbsplit team
 """
 
@@ -79,7 +71,7 @@ problems:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dbsplit import catalog, plan, pgconn
+from ansible_collections.yemma.dbsplit.plugins.module_utils import catalog, plan, pgconn
 
 
 def main():

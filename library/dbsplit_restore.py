@@ -18,20 +18,6 @@ description:
   - Sequences continue after the copied ids (their values are in the backup).
   - In check mode, reports what it would do with the target.
 options:
-  target:
-    description: Connection to the target and where its client tools run (see M(dbsplit_backup)).
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server as seen from the host., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as; restored objects belong to it., type: str, required: true}
-      login_password: {description: Password of the role., type: str, required: true}
-      db: {description: Target database., type: str, required: true}
-      tools_image: {description: Image whose pg_restore is used (the server's own)., type: str, required: true}
-      tools_network: {description: Docker network from which the tools container reaches the server., type: str, required: true}
-      tools_host: {description: Name of the server on that network., type: str, required: true}
-      memory_limit: {description: "Memory limit of the server's container in bytes, 0 for none (sizes the restore's maintenance_work_mem).", type: int, default: 0}
   target_plan:
     description: This target's entry of the plan's C(targets).
     type: dict
@@ -52,6 +38,8 @@ options:
     description: Host directory for the restore lists.
     type: path
     required: true
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.TARGET_RUNTIME
 author: yemma-dbsplit team
 """
 
@@ -85,7 +73,7 @@ maintenance_work_mem_mb:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dbsplit import pgconn, pgtools, restore, target, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, pgtools, restore, target, toc
 
 
 def main():
@@ -105,9 +93,9 @@ def main():
     database = params["target"]["db"]
     try:
         if not module.check_mode:
-            pgtools.remove_stale(restore.tool_name(database))
+            pgtools.remove_stale(restore.container_name(params["target"]["tool_name"], database))
         with pgconn.connect(psycopg, params["target"]) as conn:
-            info = target.inspect(conn)
+            info = target.inspect(conn, params["target"]["tool_name"])
             action, why = target.verdict(info, params["plan_hash"], params["manifest"]["id"])
             if action == "refuse":
                 module.fail_json(msg=f"target {database} {why}", target_state=info)

@@ -13,16 +13,6 @@ description:
     did not restore), and what a transfer would do.
   - Only reads, so it runs in check mode too.
 options:
-  target:
-    description: Connection to the target database (see M(dbsplit_plan) for the suboptions).
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as., type: str, required: true}
-      login_password: {description: Password of the role., type: str, required: true}
-      db: {description: Database., type: str, required: true}
   plan_hash:
     description: Hash of the plan about to run.
     type: str
@@ -30,6 +20,8 @@ options:
   backup_id:
     description: Id of the backup about to be restored, if known.
     type: str
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.TARGET
 author: yemma-dbsplit team
 """
 
@@ -56,7 +48,7 @@ problem:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dbsplit import pgconn, target
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, target
 
 
 def main():
@@ -71,7 +63,7 @@ def main():
     psycopg = pgconn.import_psycopg(module)
     try:
         with pgconn.connect(psycopg, module.params["target"]) as conn:
-            info = target.inspect(conn)
+            info = target.inspect(conn, module.params["target"]["tool_name"])
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot read target {module.params['target']['db']}: {exc}")
     action, problem = target.verdict(info, module.params["plan_hash"], module.params["backup_id"])

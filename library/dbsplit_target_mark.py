@@ -14,16 +14,6 @@ description:
   - Only a target restored by this tool from the given plan and backup can be marked.
   - In check mode, reports whether the mark would change, without writing it.
 options:
-  target:
-    description: Connection to the target database (see M(dbsplit_plan) for the suboptions).
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as., type: str, required: true}
-      login_password: {description: Password of the role., type: str, required: true}
-      db: {description: Database., type: str, required: true}
   plan_hash:
     description: Hash of the plan the target was restored from.
     type: str
@@ -32,6 +22,8 @@ options:
     description: Id of the backup the target was restored from.
     type: str
     required: true
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.TARGET
 author: yemma-dbsplit team
 """
 
@@ -51,7 +43,7 @@ previous_state:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dbsplit import pgconn, target
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, target
 
 
 def main():
@@ -68,7 +60,7 @@ def main():
     database = params["target"]["db"]
     try:
         with pgconn.connect(psycopg, params["target"]) as conn:
-            info = target.inspect(conn)
+            info = target.inspect(conn, params["target"]["tool_name"])
             ours = info["plan"] == params["plan_hash"] and info["backup"] == params["backup_id"]
             if not ours or info["state"] not in ("restored", "live"):
                 module.fail_json(msg=f"target {database} is {info['state']} (plan {info['plan']}, backup "
@@ -76,7 +68,7 @@ def main():
                                      "transfer and verify phases first", target_state=info)
             changed = info["state"] != "live"
             if changed and not module.check_mode:
-                target.set_marker(conn, params["plan_hash"], params["backup_id"], "live")
+                target.set_marker(conn, params["target"]["tool_name"], params["plan_hash"], params["backup_id"], "live")
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot mark target {database} live: {exc}")
     module.exit_json(changed=changed, previous_state=info["state"])

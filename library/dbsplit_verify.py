@@ -15,26 +15,6 @@ description:
     they cross databases (which must be absent).
   - Fails on any difference. Only reads, so it runs in check mode too.
 options:
-  source:
-    description: Connection to the source database (see M(dbsplit_plan) for the suboptions).
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as., type: str, required: true}
-      login_password: {description: Password of the role., type: str, required: true}
-      db: {description: Database., type: str, required: true}
-  target:
-    description: Connection to the target database, with the same suboptions as O(source).
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as., type: str, required: true}
-      login_password: {description: Password of the role., type: str, required: true}
-      db: {description: Database., type: str, required: true}
   target_plan:
     description: This target's entry of the plan's C(targets).
     type: dict
@@ -43,6 +23,9 @@ options:
     description: Tables scanned at once (each scan runs on both servers).
     type: int
     default: 2
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.SOURCE
+  - yemma.dbsplit.connection.TARGET
 author: yemma-dbsplit team
 """
 
@@ -68,7 +51,7 @@ differences:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dbsplit import pgconn, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
 
 
 def main():

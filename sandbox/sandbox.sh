@@ -191,7 +191,7 @@ cmd_down() {
     if docker network inspect "$NETWORK" >/dev/null 2>&1; then
         docker network rm "$NETWORK" >/dev/null
     fi
-    rm -rf "$PROJECT_DIR" "$STATE_DIR" "$STATE_DIR".rolled-back-*
+    rm -rf "$PROJECT_DIR" "$STATE_DIR" "$STATE_DIR".rolled-back-* "$STATE_DIR".lock "$STATE_DIR".lock.broken-*
     log "sandbox down in $(since "$T0")s (images kept)"
 }
 

@@ -101,4 +101,9 @@ else
     log "venv: ready"
 fi
 
+# ------------------------------------------------------------------ collections
+# The pip bundle carries community.docker and community.postgresql: check their versions
+# against requirements.yml (what a Galaxy user would install).
+"$VENV/bin/python" "$REPO_ROOT/scripts/check-collections.py"
+
 log "bootstrap done in $(since "$T0")s"

@@ -110,6 +110,7 @@ def platform_snapshot(state_dir):
         "volumes": sorted(run(["docker", "volume", "ls", "-q"]).stdout.split()),
         "networks": sorted(run(["docker", "network", "ls", "--format", "{{.Name}}"]).stdout.split()),
         "files": files_digest(PROJECT_DIR, state_dir),
+        "lock": os.path.exists(state_dir + ".lock"),
         "databases": psql("yemma-postgres", "postgres",
                           "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), ''), "
                           "coalesce(s.setconfig::text, '') FROM pg_database d LEFT JOIN pg_db_role_setting s "

@@ -10,6 +10,7 @@ touch databases services have written to. The full migration, its idempotence an
 proof of it are the molecule scenario (molecule/default).
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -85,6 +86,34 @@ def test_check_run_prints_the_plan_and_changes_nothing(platform):
     assert not os.path.exists(STATE_DIR)
 
 
+def lock_holder():
+    path = STATE_DIR + ".lock"
+    if not os.path.exists(path):
+        return None
+    with open(path) as stream:
+        return json.load(stream)
+
+
+def test_two_runs_at_once_exactly_one_takes_the_lock_and_a_failed_run_releases_it(platform):
+    """Two operators start at once: one runs, the other is refused, naming the live run. A run
+    that fails (here: preflight, on a .env key that does not exist) releases the lock."""
+    env = dict(os.environ, PATH=f"{ROOT}/.venv/bin:{os.environ['PATH']}", ANSIBLE_CONFIG=f"{ROOT}/ansible.cfg")
+    argv = [f"{ROOT}/.venv/bin/ansible-playbook", "migrate.yml", "-l", "sandbox", "--tags", "preflight"]
+    runs = [subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+            for _ in range(2)]
+    outputs = [r.communicate(timeout=600)[0] for r in runs]
+    codes = sorted(r.returncode for r in runs)
+    assert codes[0] == 0 and codes[1] != 0, outputs
+    refused = outputs[[r.returncode for r in runs].index(codes[1])]
+    assert "another run holds the lock" in refused and "is still running" in refused and "Wait for it" in refused
+    assert lock_holder() is None
+
+    failed = ansible_playbook("migrate.yml", "-l", "sandbox", "--tags", "preflight", "-e", "dbsplit_env_user_key=NO_SUCH_KEY")
+    assert failed.returncode != 0 and "has no NO_SUCH_KEY" in failed.stdout
+    assert "The run lock is released" in " ".join(failed.stdout.split())
+    assert lock_holder() is None
+
+
 def started_at(container):
     return run(["docker", "inspect", "--format", "{{.State.StartedAt}}", container]).stdout.strip()
 
@@ -129,8 +158,17 @@ def test_run_killed_during_transfer_is_run_again_to_a_verified_end_without_dupli
     finally:
         events.terminate()
     # The host loses the restore jobs (as a reboot would), then the operator's controller dies
-    # with its workers (which Ansible detaches into their own sessions).
-    run(["pkill", "--signal", "KILL", "-f", "AnsiballZ_dbsplit_restore"], check=False)
+    # with its workers (which Ansible detaches into their own sessions). The restore jobs are
+    # this run's processes on the host: children of the sandbox's sshd, found by pid.
+    with open(os.path.join(ROOT, ".sandbox", "ssh", "sshd.pid")) as stream:
+        sshd = int(stream.read())
+    for pid in descendants(sshd):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                if b"AnsiballZ_dbsplit_restore" in stream.read():
+                    os.kill(pid, signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
     for pid in [run_.pid, *descendants(run_.pid)]:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -146,9 +184,15 @@ def test_run_killed_during_transfer_is_run_again_to_a_verified_end_without_dupli
     assert "state=restoring" in marker(frozen_database), open(log_path).read()[-4000:]
     half_done = [db for db in sorted(set(TARGETS.values())) if "state=restoring" in marker(db)]
 
-    # Without breaking the lock, a second run refuses and says how.
+    # Without breaking the lock, a second run refuses, with the evidence that the run holding
+    # it is gone, and says how to go on.
+    holder = lock_holder()
+    assert holder and holder["owner"]["pid"] == run_.pid
     refused = ansible_playbook("migrate.yml", "-l", "sandbox")
-    assert refused.returncode != 0 and "dbsplit_break_lock=true" in refused.stdout
+    said = " ".join(refused.stdout.split())
+    assert refused.returncode != 0 and "dbsplit_break_lock=true" in said, refused.stdout[-3000:]
+    assert f"its ansible-playbook process (pid {run_.pid} on" in said and "no longer exists" in said
+    assert lock_holder() == holder
 
     # Run again. Its transfer rebuilds what was half restored and it verifies, but its cutover
     # fails once the services run on the targets (an error pattern that every log line

@@ -36,6 +36,8 @@ def teardown():
     run(["docker", "network", "rm", "shop-network"], check=False)
     shutil.rmtree(PROJECT_DIR, ignore_errors=True)
     shutil.rmtree(STATE_DIR, ignore_errors=True)
+    if os.path.exists(STATE_DIR + ".lock"):
+        os.remove(STATE_DIR + ".lock")
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +121,7 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
     assert missing.returncode != 0
     assert "dump file /srv/shop/nope.dump not found on the host" in missing.stdout
     assert "nothing was changed" in missing.stdout and not os.path.exists(STATE_DIR)
+    assert not os.path.exists(STATE_DIR + ".lock")  # a failed run releases its lock
     check = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}", "--check")
     assert check.returncode == 0, check.stdout[-8000:] + check.stderr[-3000:]
     assert "catalog_db <- catalog" in check.stdout and "checked, nothing changed" in check.stdout

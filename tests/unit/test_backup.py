@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ansible.module_utils.dbsplit import backup, pgtools
+from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, pgtools
 
 
 def write_backup(directory, payload=b"PGDMP" + bytes(range(256)) * 5000):

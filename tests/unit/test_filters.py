@@ -1,12 +1,6 @@
 """The filters that read .env files and turn phase results into the report."""
 
-import importlib.util
-import os
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location("dbsplit_filters", os.path.join(ROOT, "plugins", "filter", "dbsplit.py"))
-filters = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(filters)
+from ansible_collections.yemma.dbsplit.plugins.filter import dbsplit as filters
 
 
 def test_env_file_quotes_comments_and_export_are_handled():

@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-from ansible.module_utils.dbsplit import plan
+from ansible_collections.yemma.dbsplit.plugins.module_utils import plan
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible.module_utils.dbsplit.restore import MIB, maintenance_work_mem
+from ansible_collections.yemma.dbsplit.plugins.module_utils.restore import MIB, maintenance_work_mem
 
 
 def test_postgres_logs_of_the_runbook_gets_a_budget_that_fits_150_mb():

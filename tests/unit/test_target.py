@@ -1,6 +1,6 @@
 """What a transfer does with a target, from its recorded state."""
 
-from ansible.module_utils.dbsplit import target
+from ansible_collections.yemma.dbsplit.plugins.module_utils import target
 
 
 def info(state, plan=None, backup=None, objects=0):
@@ -49,5 +49,12 @@ def test_live_target_is_refused_when_the_backup_is_not_known_yet():
 
 
 def test_marker_round_trip():
-    match = target.MARKER.match("yemma-dbsplit plan=abc123 backup=def456 state=restoring")
-    assert match.groups() == ("abc123", "def456", "restoring")
+    text = target.marker_text("yemma-dbsplit", "abc123", "def456", "restoring")
+    assert text == "yemma-dbsplit plan=abc123 backup=def456 state=restoring"
+    assert target.parse_marker("yemma-dbsplit", text) == ("abc123", "def456", "restoring")
+
+
+def test_marker_of_another_tool_name_is_not_ours():
+    text = target.marker_text("shop-split", "abc123", "def456", "live")
+    assert target.parse_marker("yemma-dbsplit", text) is None
+    assert target.parse_marker("shop-split", text) == ("abc123", "def456", "live")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ansible.module_utils.dbsplit import plan, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils import plan, toc
 from test_plan import services
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")

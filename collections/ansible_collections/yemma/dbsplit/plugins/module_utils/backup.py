@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from ansible.module_utils.dbsplit import pgtools
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgtools
 
 BLOCK = 1 << 20
 
@@ -52,7 +52,7 @@ def take(runtime, password, database, directory, compress_level, server_version)
     pgtools.run_tool(runtime, password, "pg_dump",
                      ["--dbname", database, "--format", "custom", "--compress", str(compress_level),
                       "--file", f"/backup/{name}"],
-                     name=f"yemma-dbsplit-backup-{database}", mounts=[(directory, "/backup", "rw")])
+                     name=f"{runtime['tool']}-backup-{database}", mounts=[(directory, "/backup", "rw")])
     seconds = time.monotonic() - started
     checksum = sha256_file(partial)
     with open(partial, "rb+") as stream:

@@ -10,8 +10,16 @@ never saw, so it is never rebuilt or reset by this tool.
 
 import re
 
-MARKER_PREFIX = "yemma-dbsplit"
-MARKER = re.compile(r"^yemma-dbsplit plan=(\w+) backup=(\w+) state=(\w+)$")
+
+
+def marker_text(tool, plan_hash, backup_id, state):
+    return f"{tool} plan={plan_hash} backup={backup_id} state={state}"
+
+
+def parse_marker(tool, comment):
+    """(plan, backup, state) of a marker written by ``tool``, or None."""
+    match = re.match(rf"^{re.escape(tool)} plan=(\w+) backup=(\w+) state=(\w+)$", comment or "")
+    return match.groups() if match else None
 
 USER_OBJECTS_SQL = """
 SELECT
@@ -29,15 +37,16 @@ SELECT
 """
 
 
-def inspect(conn):
+def inspect(conn, tool):
     """Return {"state": empty|restoring|restored|foreign, "plan", "backup", "objects"}."""
     with conn.cursor() as cur:
         cur.execute(USER_OBJECTS_SQL)
         relations, types, functions, extensions, marker = cur.fetchone()
     objects = relations + types + functions + extensions
-    match = MARKER.match(marker or "")
-    if match:
-        return {"state": match.group(3), "plan": match.group(1), "backup": match.group(2), "objects": objects}
+    parsed = parse_marker(tool, marker)
+    if parsed:
+        plan, backup, state = parsed
+        return {"state": state, "plan": plan, "backup": backup, "objects": objects}
     return {"state": "empty" if objects == 0 else "foreign", "plan": None, "backup": None, "objects": objects}
 
 
@@ -65,12 +74,12 @@ def verdict(info, plan_hash, backup_id):
     return "rebuild", None
 
 
-def set_marker(conn, plan_hash, backup_id, state):
+def set_marker(conn, tool, plan_hash, backup_id, state):
     with conn.cursor() as cur:
         cur.execute("SELECT current_database()")
         database = cur.fetchone()[0].replace('"', '""')
-        comment = f"{MARKER_PREFIX} plan={plan_hash} backup={backup_id} state={state}"
-        cur.execute(f'COMMENT ON DATABASE "{database}" IS \'{comment}\'')
+        comment = marker_text(tool, plan_hash, backup_id, state).replace("'", "''")
+        cur.execute(f"COMMENT ON DATABASE \"{database}\" IS '{comment}'")
 
 
 RESET_SQL = """

@@ -19,7 +19,7 @@ def connection_params(params):
         "password": params["login_password"],
         "dbname": params["db"],
         "connect_timeout": params.get("connect_timeout", 10),
-        "application_name": "yemma-dbsplit",
+        "application_name": params["tool_name"],
     }
 
 
@@ -47,6 +47,7 @@ CONNECTION_OPTIONS = dict(
     login_user=dict(type="str", required=True),
     login_password=dict(type="str", required=True, no_log=True),
     db=dict(type="str", required=True),
+    tool_name=dict(type="str", required=True),
 )
 
 # A connection plus what runs the client tools next to the server.
@@ -61,7 +62,8 @@ RUNTIME_OPTIONS = dict(
 
 def tools_runtime(params):
     return {"image": params["tools_image"], "network": params["tools_network"],
-            "host": params["tools_host"], "port": params["login_port"], "user": params["login_user"]}
+            "host": params["tools_host"], "port": params["login_port"], "user": params["login_user"],
+            "tool": params["tool_name"]}
 
 
 def import_psycopg(module):

@@ -13,10 +13,11 @@ import json
 import os
 import time
 
-from ansible.module_utils.dbsplit import pgtools
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgtools
 
-LABEL_SHA = "yemma-dbsplit.dump-sha256"
-LOADED = "yemma-dbsplit scratch source, loaded from sha256={}"
+# Label and database comment are prefixed with the tool's name (dbsplit_tool_name).
+LABEL_SHA = "{tool}.dump-sha256"
+LOADED = "{tool} scratch source, loaded from sha256={sha256}"
 # Durability is pointless for a server rebuilt from the archive on any doubt.
 FAST_SETTINGS = ["fsync=off", "full_page_writes=off", "synchronous_commit=off", "maintenance_work_mem=256MB"]
 
@@ -41,10 +42,10 @@ def loaded_marker(name, user, database):
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def is_loaded(name, sha256, user, database):
+def is_loaded(tool, name, sha256, user, database):
     info = inspect(name)
-    return bool(info and info["State"]["Running"] and info["Config"]["Labels"].get(LABEL_SHA) == sha256
-                and loaded_marker(name, user, database) == LOADED.format(sha256))
+    return bool(info and info["State"]["Running"] and info["Config"]["Labels"].get(LABEL_SHA.format(tool=tool)) == sha256
+                and loaded_marker(name, user, database) == LOADED.format(tool=tool, sha256=sha256))
 
 
 def wait_ready(name, user, database, timeout):
@@ -64,11 +65,11 @@ def wait_ready(name, user, database, timeout):
         time.sleep(1)
 
 
-def load(name, image, network, user, password, database, archive, sha256, jobs, timeout=300):
+def load(tool, name, image, network, user, password, database, archive, sha256, jobs, timeout=300):
     """Start a fresh scratch server and restore the whole archive into it; return seconds."""
     remove(name)
     env = dict(os.environ, POSTGRES_PASSWORD=password)
-    argv = ["docker", "run", "--detach", "--name", name, "--label", pgtools.LABEL, "--label", f"{LABEL_SHA}={sha256}",
+    argv = ["docker", "run", "--detach", "--name", name, "--label", tool, "--label", f"{LABEL_SHA.format(tool=tool)}={sha256}",
             "--network", network, "-e", f"POSTGRES_USER={user}", "-e", "POSTGRES_PASSWORD",
             "-e", f"POSTGRES_DB={database}", image, "postgres"]
     for setting in FAST_SETTINGS:
@@ -76,13 +77,13 @@ def load(name, image, network, user, password, database, archive, sha256, jobs, 
     started = time.monotonic()
     pgtools.run_command(argv, env=env)
     wait_ready(name, user, database, timeout)
-    runtime = {"image": image, "network": network, "host": name, "port": 5432, "user": user}
+    runtime = {"image": image, "network": network, "host": name, "port": 5432, "user": user, "tool": tool}
     directory, filename = os.path.split(os.path.abspath(archive))
     pgtools.run_tool(runtime, password, "pg_restore",
                      ["--dbname", database, "--jobs", str(jobs), "--no-owner", "--no-privileges", "--exit-on-error",
                       f"/dump/{filename}"],
                      name=f"{name}-load", mounts=[(directory, "/dump", "ro")])
-    comment = LOADED.format(sha256).replace("'", "''")
+    comment = LOADED.format(tool=tool, sha256=sha256).replace("'", "''")
     pgtools.run_command(["docker", "exec", name, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", user,
                          "-d", database, "-c", f'COMMENT ON DATABASE "{database}" IS \'{comment}\''])
     return round(time.monotonic() - started, 2)

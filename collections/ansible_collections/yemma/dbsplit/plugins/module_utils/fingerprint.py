@@ -8,7 +8,7 @@ use the same session settings (pgconn.CANONICAL_SETTINGS) so row text is compara
 
 import hashlib
 
-from ansible.module_utils.dbsplit.pgconn import quote_qualified
+from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_qualified
 
 TABLE_FINGERPRINT_SQL = """
 SELECT count(*),

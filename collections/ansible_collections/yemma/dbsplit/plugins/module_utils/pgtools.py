@@ -10,9 +10,6 @@ Every call checks the exit code and fails with the tool's stderr.
 import re
 import subprocess
 
-LABEL = "yemma-dbsplit"
-
-
 class ToolError(RuntimeError):
     pass
 
@@ -34,8 +31,9 @@ def remove_stale(name):
 
 
 def tool_argv(runtime, tool, args, name, mounts=(), settings=None):
-    """docker run argv for ``tool args`` against ``runtime`` (image, network, host, port)."""
-    argv = ["docker", "run", "--rm", "--name", name, "--label", LABEL,
+    """docker run argv for ``tool args`` against ``runtime`` (image, network, host, port, and the
+    name of this tool, which labels the container)."""
+    argv = ["docker", "run", "--rm", "--name", name, "--label", runtime["tool"],
             "--network", runtime["network"], "--entrypoint", tool,
             "-e", "PGPASSWORD", "-e", "PGCONNECT_TIMEOUT=10"]
     if settings:

@@ -31,13 +31,14 @@ def target_endpoints(services):
     return [targets[name] for name in sorted(targets)]
 
 
-def resolve_endpoint(endpoint, infos, network, user, password):
+def resolve_endpoint(endpoint, infos, network, user, password, tool_name):
     """Connection (for psycopg on the host) and runtime (for tools containers) of an endpoint.
 
     ``infos`` maps container name -> docker_container_info result. A container endpoint is
     reached from the host at its IP on ``network``, and by the tools container by name.
     """
-    credentials = {"login_user": endpoint.get("user", user), "login_password": endpoint.get("password", password)}
+    credentials = {"login_user": endpoint.get("user", user), "login_password": endpoint.get("password", password),
+                   "tool_name": tool_name}
     if "container" in endpoint:
         info = infos.get(endpoint["container"]) or {}
         container = info.get("container") or {}
@@ -69,11 +70,11 @@ def source_endpoint(source):
     return source
 
 
-def resolve_endpoints(container_results, source, services, network, user, password):
+def resolve_endpoints(container_results, source, services, network, user, password, tool_name):
     infos = {r["item"]: r for r in container_results}
     return {
-        "source": resolve_endpoint(source_endpoint(source), infos, network, user, password),
-        "targets": {ep["database"]: resolve_endpoint(ep, infos, network, user, password)
+        "source": resolve_endpoint(source_endpoint(source), infos, network, user, password, tool_name),
+        "targets": {ep["database"]: resolve_endpoint(ep, infos, network, user, password, tool_name)
                     for ep in target_endpoints(services)},
     }
 
@@ -149,13 +150,13 @@ def restore_line(result):
 class FilterModule:
     def filters(self):
         return {
-            "dbsplit_parse_env": parse_env,
-            "dbsplit_target_endpoints": target_endpoints,
-            "dbsplit_resolve_endpoints": resolve_endpoints,
-            "dbsplit_containers": containers,
-            "dbsplit_plan_lines": plan_lines,
-            "dbsplit_table_line": table_line,
-            "dbsplit_report_targets": report_targets,
-            "dbsplit_verified_tables": verified_tables,
-            "dbsplit_restore_line": restore_line,
+            "parse_env": parse_env,
+            "target_endpoints": target_endpoints,
+            "resolve_endpoints": resolve_endpoints,
+            "containers": containers,
+            "plan_lines": plan_lines,
+            "table_line": table_line,
+            "report_targets": report_targets,
+            "verified_tables": verified_tables,
+            "restore_line": restore_line,
         }

@@ -3,7 +3,7 @@
 import os
 import time
 
-from ansible.module_utils.dbsplit import pgtools, target, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgtools, target, toc
 
 
 MIB = 1 << 20
@@ -11,8 +11,8 @@ MIB = 1 << 20
 SESSION_OVERHEAD = 16 * MIB
 
 
-def tool_name(database):
-    return f"yemma-dbsplit-restore-{database}"
+def container_name(tool, database):
+    return f"{tool}-restore-{database}"
 
 
 def maintenance_work_mem(memory_limit, shared_buffers, jobs):
@@ -41,22 +41,22 @@ def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, 
     backup_dir, archive = os.path.split(manifest["archive"])
     mounts = [(backup_dir, "/backup", "ro")]
     listing = pgtools.run_tool(runtime, password, "pg_restore", ["--list", f"/backup/{archive}"],
-                               name=tool_name(database), mounts=mounts)
+                               name=container_name(runtime["tool"], database), mounts=mounts)
     selected, entries = toc.filter_listing(listing, target_plan["objects"])
     os.makedirs(work_dir, mode=0o700, exist_ok=True)
     with open(os.path.join(work_dir, f"{database}.list"), "w") as stream:
         stream.write(selected)
     if rebuild:
         target.reset(conn)
-    target.set_marker(conn, plan_hash, manifest["id"], "restoring")
+    target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restoring")
     started = time.monotonic()
     pgtools.run_tool(
         runtime, password, "pg_restore",
         ["--dbname", database, "--use-list", f"/work/{database}.list", "--jobs", str(jobs),
          # Objects belong to the service's own role; roles granted in the monolith may not exist here.
          "--no-owner", "--no-privileges", "--exit-on-error", f"/backup/{archive}"],
-        name=tool_name(database), mounts=mounts + [(work_dir, "/work", "ro")],
+        name=container_name(runtime["tool"], database), mounts=mounts + [(work_dir, "/work", "ro")],
         settings={"maintenance_work_mem": f"{work_mem_mb}MB"})
     seconds = time.monotonic() - started
-    target.set_marker(conn, plan_hash, manifest["id"], "restored")
+    target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restored")
     return {"entries": entries, "seconds": round(seconds, 2), "maintenance_work_mem_mb": work_mem_mb}

@@ -3,7 +3,7 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.dbsplit import fingerprint, pgconn
+from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, pgconn
 
 
 def planned_relations(target_plan):

@@ -1,0 +1,46 @@
+"""The connection options of every dbsplit module, documented once.
+
+A module that takes a connection dict (``source``, ``target``) extends
+``yemma.dbsplit.connection.<ROLE>``; ROLE ``RUNTIME`` variants add where the PostgreSQL
+client tools run. The text is composed here so that each suboption is written once.
+"""
+
+_CONNECTION = """
+      login_host: {description: Address of the server as seen from the managed host., type: str, required: true}
+      login_port: {description: Port of the server., type: int, default: 5432}
+      login_user: {description: Role to connect as., type: str, required: true}
+      login_password: {description: Password of the role (never logged)., type: str, required: true}
+      db: {description: Database., type: str, required: true}
+      tool_name:
+        description:
+          - Name of this tool, from C(dbsplit_tool_name). It is the C(application_name) of its sessions, the prefix
+            of its helper containers and their label, and the prefix of the state marker in a target's comment.
+        type: str
+        required: true"""
+
+_RUNTIME = _CONNECTION + """
+      tools_image: {description: Image whose PostgreSQL client tools are used (the server's own)., type: str, required: true}
+      tools_network: {description: Docker network from which the tools container reaches the server., type: str, required: true}
+      tools_host: {description: Name of the server on that network., type: str, required: true}
+      memory_limit:
+        description: Memory limit of the server's container in bytes, 0 for none (sizes the restore's maintenance_work_mem).
+        type: int
+        default: 0"""
+
+
+def _option(name, description, suboptions):
+    return f"""
+options:
+  {name}:
+    description: {description}
+    type: dict
+    required: true
+    suboptions:{suboptions}
+"""
+
+
+class ModuleDocFragment:
+    SOURCE = _option("source", "Connection to the source database.", _CONNECTION)
+    TARGET = _option("target", "Connection to the target database.", _CONNECTION)
+    SOURCE_RUNTIME = _option("source", "Connection to the source database, and where its client tools run.", _RUNTIME)
+    TARGET_RUNTIME = _option("target", "Connection to the target database, and where its client tools run.", _RUNTIME)

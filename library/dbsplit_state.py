@@ -1,0 +1,103 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: dbsplit_state
+short_description: The run lock of a migration on the host, and who holds it
+description:
+  - The run lock is the file C(<state_dir>.lock), beside the state directory, so that a run
+    refused before any change leaves no directory behind. It is created with C(O_EXCL), so
+    of two runs started at once exactly one gets it.
+  - The lock records its owner, the run id and the controller's host, ansible-playbook pid and
+    that process's start time, so a later run can tell a live run from a killed one (see the
+    C(yemma.dbsplit.lock_holder_alive) filter, evaluated on the controller).
+  - "C(operation=read) only reads. C(lock) takes the lock, or reports who holds it; with
+    O(break_run_id) it first breaks that exact lock (renamed aside), for a run the operator
+    knows is dead. C(unlock) removes the lock only if O(run_id) holds it."
+  - Taking and releasing the lock is the tool's bookkeeping, not a change to the platform, so
+    it is never reported as changed. In check mode nothing is written.
+options:
+  state_dir:
+    description: The tool's state directory on the host (C(dbsplit_state_dir)).
+    type: path
+    required: true
+  operation:
+    description: What to do.
+    type: str
+    choices: [read, lock, unlock]
+    default: read
+  run_id:
+    description: This run's id (required by C(lock) and C(unlock)).
+    type: str
+  owner:
+    description: "This run's controller, C({host, pid, pid_started}), from the C(yemma.dbsplit.controller) lookup."
+    type: dict
+  playbook:
+    description: What runs (recorded in the lock for the operator), e.g. C(migrate.yml).
+    type: str
+    default: ""
+  break_run_id:
+    description: The run id of a lock to break before taking it (only that lock is broken).
+    type: str
+author: yemma-dbsplit team
+"""
+
+EXAMPLES = r"""
+- name: 0-run | Take the run lock
+  dbsplit_state:
+    state_dir: /var/backups/yemma-dbsplit
+    operation: lock
+    run_id: 20261125T101500Z-yemma-vps
+    owner: "{{ lookup('yemma.dbsplit.controller') }}"
+"""
+
+RETURN = r"""
+lock:
+  description: The lock's holder after the task, C({run_id, owner, playbook, started}), or C({}) when free.
+  returned: always
+  type: dict
+acquired:
+  description: Whether this run holds the lock after the task.
+  returned: when O(operation=lock)
+  type: bool
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.yemma.dbsplit.plugins.module_utils import state
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state_dir=dict(type="path", required=True),
+            operation=dict(type="str", choices=["read", "lock", "unlock"], default="read"),
+            run_id=dict(type="str"),
+            owner=dict(type="dict"),
+            playbook=dict(type="str", default=""),
+            break_run_id=dict(type="str"),
+        ),
+        required_if=[("operation", "lock", ("run_id", "owner")), ("operation", "unlock", ("run_id",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        holder = state.read_lock(p["state_dir"]) or {}
+        if p["operation"] == "read" or module.check_mode:
+            module.exit_json(changed=False, lock=holder, acquired=holder.get("run_id") == p["run_id"])
+        if p["operation"] == "lock":
+            owner = {"run_id": p["run_id"], "owner": p["owner"], "playbook": p["playbook"],
+                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            acquired, holder = state.acquire(p["state_dir"], owner, p["break_run_id"])
+            module.exit_json(changed=False, lock=holder or {}, acquired=acquired)
+        state.release(p["state_dir"], p["run_id"])
+        module.exit_json(changed=False, lock=state.read_lock(p["state_dir"]) or {})
+    except (OSError, state.StateError) as exc:
+        module.fail_json(msg=f"cannot use the state in {p['state_dir']}: {exc}")
+
+
+if __name__ == "__main__":
+    main()
