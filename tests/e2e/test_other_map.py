@@ -93,7 +93,7 @@ def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
     assert pg("shop-postgres-sales", "sales_db", "SELECT to_regclass('public.legacy_sessions') IS NULL, "
               "count(*) FROM pg_constraint WHERE conname = 'order_lines_product_id_fkey'") == [["t", "0"]]
 
-    report_dirs = [d for d in os.listdir(os.path.join(ROOT, "reports")) if d.endswith("-shop-host")]
+    report_dirs = [d for d in os.listdir(os.path.join(ROOT, "reports")) if "-shop-host-" in d]
     with open(os.path.join(ROOT, "reports", max(report_dirs), "report.json")) as stream:
         report = json.load(stream)
     assert report["status"] == "migrated and verified"

@@ -215,7 +215,8 @@ def acquire(state_dir, owner, break_run_id=None):
     path = lock_path(state_dir)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     holder = read_lock(state_dir)
-    if holder and holder.get("run_id") == owner["run_id"]:
+    # The same run (same id and controller process) taking it again in a later play keeps it.
+    if holder and holder.get("run_id") == owner["run_id"] and holder.get("owner") == owner.get("owner"):
         return True, holder
     if holder and break_run_id and holder.get("run_id") == break_run_id:
         try:
