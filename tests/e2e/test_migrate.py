@@ -18,6 +18,7 @@ import threading
 import time
 
 import pytest
+from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
 
 from sandbox import (MAP, PROJECT_DIR, ROOT, SERVICES, ansible_playbook, container_ip, health, http_json,
                      platform_snapshot, psql, run, sandbox, table_digests)
@@ -160,14 +161,15 @@ def test_run_killed_during_transfer_is_run_again_to_a_verified_end_without_dupli
         events.terminate()
     # The host loses the restore jobs (as a reboot would), then the operator's controller dies
     # with its workers (which Ansible detaches into their own sessions). The restore jobs are
-    # this run's processes on the host: children of the sandbox's sshd, found by pid.
-    with open(os.path.join(ROOT, ".sandbox", "ssh", "sshd.pid")) as stream:
-        sshd = int(stream.read())
-    for pid in descendants(sshd):
+    # this run's async modules on the host, daemonized (so no longer anyone's child): found by
+    # pid as the dbsplit_restore modules started after this run.
+    run_started = process_start(run_.pid)
+    for pid in [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as stream:
-                if b"AnsiballZ_dbsplit_restore" in stream.read():
-                    os.kill(pid, signal.SIGKILL)
+                ours = b"AnsiballZ_dbsplit_restore" in stream.read()
+            if ours and (process_start(pid) or 0) >= run_started:
+                os.kill(pid, signal.SIGKILL)
         except (OSError, ProcessLookupError):
             pass
     for pid in [run_.pid, *descendants(run_.pid)]:
