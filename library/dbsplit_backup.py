@@ -11,8 +11,9 @@ description:
     container on the server's network, writing into O(directory) on the host.
   - The archive is the rollback point and the single source of every target, so every
     target holds the same instant. Its SHA-256 and size go into a manifest beside it.
-  - An existing archive that matches its manifest is reused (no change) unless O(force).
-  - In check mode, reports whether a backup would be taken and the database's size.
+  - Always takes a new backup (the run's progress decides when one is due); the archive
+    appears under its final name only once complete and checksummed.
+  - In check mode, reports the database's size.
 options:
   directory:
     description: Directory on the host for the archive and its manifest (created 0700).
@@ -22,10 +23,6 @@ options:
     description: pg_dump compression level, 0 (none) to 9; 1 is fast and already shrinks text well.
     type: int
     default: 1
-  force:
-    description: Take a new backup even if a valid one exists (the source may have changed since).
-    type: bool
-    default: false
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE_RUNTIME
 author: yemma-dbsplit team
@@ -59,7 +56,6 @@ def main():
             source=dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS),
             directory=dict(type="path", required=True),
             compress_level=dict(type="int", default=1),
-            force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -70,9 +66,8 @@ def main():
             size, version = conn.execute(
                 "SELECT pg_database_size(current_database()), current_setting('server_version_num')::int"
             ).fetchone()
-        manifest = None if module.params["force"] else backup.existing(module.params["directory"], source["db"])
-        if manifest or module.check_mode:
-            module.exit_json(changed=manifest is None, manifest=manifest, database_bytes=size)
+        if module.check_mode:
+            module.exit_json(changed=True, manifest=None, database_bytes=size)
         pgtools.check_client_version(source["tools_image"], "pg_dump", version)
         manifest = backup.take(pgconn.tools_runtime(source), source["login_password"], source["db"],
                                module.params["directory"], module.params["compress_level"], version)

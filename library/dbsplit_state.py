@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_state
-short_description: The run lock of a migration on the host, and who holds it
+short_description: The run lock of a migration on the host, and the run's progress
 description:
   - The run lock is the file C(<state_dir>.lock), beside the state directory, so that a run
     refused before any change leaves no directory behind. It is created with C(O_EXCL), so
@@ -16,8 +16,15 @@ description:
   - "C(operation=read) only reads. C(lock) takes the lock, or reports who holds it; with
     O(break_run_id) it first breaks that exact lock (renamed aside), for a run the operator
     knows is dead. C(unlock) removes the lock only if O(run_id) holds it."
-  - Taking and releasing the lock is the tool's bookkeeping, not a change to the platform, so
-    it is never reported as changed. In check mode nothing is written.
+  - The progress is C(<state_dir>/state.json), the one record of what each phase did (its
+    result: the plan, the backup manifest, restore figures, the verify proof, when writes
+    stopped, the cutover), read once at the start of every run whatever its tags.
+    C(operation=record) records O(phase)'s O(result); a phase that changed nothing and
+    returns the same result keeps its place, so the phases built on it stay done (see
+    C(yemma.dbsplit.phase_due)).
+  - Taking and releasing the lock and recording progress is the tool's bookkeeping, not a
+    change to the platform, so it is never reported as changed. In check mode nothing is
+    written; C(record) returns the progress it would have written.
 options:
   state_dir:
     description: The tool's state directory on the host (C(dbsplit_state_dir)).
@@ -26,10 +33,10 @@ options:
   operation:
     description: What to do.
     type: str
-    choices: [read, lock, unlock]
+    choices: [read, lock, unlock, record]
     default: read
   run_id:
-    description: This run's id (required by C(lock) and C(unlock)).
+    description: This run's id (required by C(lock), C(unlock) and C(record)).
     type: str
   owner:
     description: "This run's controller, C({host, pid, pid_started}), from the C(yemma.dbsplit.controller) lookup."
@@ -41,6 +48,18 @@ options:
   break_run_id:
     description: The run id of a lock to break before taking it (only that lock is broken).
     type: str
+  phase:
+    description: The phase whose result C(record) records.
+    type: str
+    choices: [preflight, plan, stop, backup, provision, transfer, alembic, verify, cutover, report]
+  result:
+    description: What the phase did, as the phases after it need it (JSON-serialisable).
+    type: dict
+    default: {}
+  changed:
+    description: Whether the phase changed something; if so the phases built on it are due again.
+    type: bool
+    default: false
 author: yemma-dbsplit team
 """
 
@@ -51,6 +70,15 @@ EXAMPLES = r"""
     operation: lock
     run_id: 20261125T101500Z-yemma-vps
     owner: "{{ lookup('yemma.dbsplit.controller') }}"
+
+- name: 4-backup | Record the backup for the phases that restore from it
+  dbsplit_state:
+    state_dir: /var/backups/yemma-dbsplit
+    operation: record
+    run_id: 20261125T101500Z-yemma-vps
+    phase: backup
+    result: {manifest: "{{ backup.manifest }}"}
+    changed: true
 """
 
 RETURN = r"""
@@ -61,6 +89,14 @@ lock:
 acquired:
   description: Whether this run holds the lock after the task.
   returned: when O(operation=lock)
+  type: bool
+progress:
+  description: "The run's progress after the task, C({sequence, steps: {phase: {sequence, run_id, at, result}}})."
+  returned: always
+  type: dict
+recorded:
+  description: Whether C(record) gave the phase a new place in the sequence.
+  returned: when O(operation=record)
   type: bool
 """
 
@@ -74,27 +110,41 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state_dir=dict(type="path", required=True),
-            operation=dict(type="str", choices=["read", "lock", "unlock"], default="read"),
+            operation=dict(type="str", choices=["read", "lock", "unlock", "record"], default="read"),
             run_id=dict(type="str"),
             owner=dict(type="dict"),
             playbook=dict(type="str", default=""),
             break_run_id=dict(type="str"),
+            phase=dict(type="str", choices=list(state.PHASES)),
+            result=dict(type="dict", default={}),
+            changed=dict(type="bool", default=False),
         ),
-        required_if=[("operation", "lock", ("run_id", "owner")), ("operation", "unlock", ("run_id",))],
+        required_if=[("operation", "lock", ("run_id", "owner")), ("operation", "unlock", ("run_id",)),
+                     ("operation", "record", ("run_id", "phase"))],
         supports_check_mode=True,
     )
     p = module.params
     try:
         holder = state.read_lock(p["state_dir"]) or {}
+        progress = state.read_progress(p["state_dir"])
+        if p["operation"] == "record":
+            # A check run holds no lock; it gets the progress the record would give, unwritten.
+            if holder.get("run_id") != p["run_id"] and not module.check_mode:
+                module.fail_json(msg=f"run {p['run_id']} does not hold the lock {state.lock_path(p['state_dir'])} "
+                                     f"(held by {holder.get('run_id', 'nobody')}): its progress is not recorded")
+            progress, recorded = state.record(p["state_dir"], p["phase"], p["run_id"], p["result"], p["changed"],
+                                              write=not module.check_mode)
+            module.exit_json(changed=False, lock=holder, progress=progress, recorded=recorded)
         if p["operation"] == "read" or module.check_mode:
-            module.exit_json(changed=False, lock=holder, acquired=holder.get("run_id") == p["run_id"])
+            module.exit_json(changed=False, lock=holder, acquired=holder.get("run_id") == p["run_id"],
+                             progress=progress)
         if p["operation"] == "lock":
             owner = {"run_id": p["run_id"], "owner": p["owner"], "playbook": p["playbook"],
                      "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             acquired, holder = state.acquire(p["state_dir"], owner, p["break_run_id"])
-            module.exit_json(changed=False, lock=holder or {}, acquired=acquired)
+            module.exit_json(changed=False, lock=holder or {}, acquired=acquired, progress=progress)
         state.release(p["state_dir"], p["run_id"])
-        module.exit_json(changed=False, lock=state.read_lock(p["state_dir"]) or {})
+        module.exit_json(changed=False, lock=state.read_lock(p["state_dir"]) or {}, progress=progress)
     except (OSError, state.StateError) as exc:
         module.fail_json(msg=f"cannot use the state in {p['state_dir']}: {exc}")
 

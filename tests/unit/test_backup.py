@@ -1,4 +1,4 @@
-"""The backup manifest: an archive is reused only while it matches its recorded checksum."""
+"""The backup manifest: an archive is restored from only while it matches its recorded checksum."""
 
 import hashlib
 import json
@@ -18,21 +18,22 @@ def write_backup(directory, payload=b"PGDMP" + bytes(range(256)) * 5000):
     return archive, manifest
 
 
-def test_an_intact_backup_is_reused(tmp_path):
+def test_an_intact_backup_is_restored_from(tmp_path):
     _archive, manifest = write_backup(tmp_path)
-    assert backup.existing(str(tmp_path), "yemma_db") == manifest
+    backup.check_archive(manifest)
 
 
-def test_a_damaged_archive_is_never_reused(tmp_path):
-    archive, _manifest = write_backup(tmp_path)
+def test_a_damaged_archive_is_never_restored_from(tmp_path):
+    archive, manifest = write_backup(tmp_path)
     with open(archive, "r+b") as stream:
         stream.seek(1000)
         stream.write(b"x")
     with pytest.raises(pgtools.ToolError, match="does not match its recorded checksum"):
-        backup.existing(str(tmp_path), "yemma_db")
+        backup.check_archive(manifest)
 
 
-def test_an_archive_without_manifest_is_not_a_backup(tmp_path):
-    write_backup(tmp_path)
-    (tmp_path / "yemma_db.manifest.json").unlink()
-    assert backup.existing(str(tmp_path), "yemma_db") is None
+def test_a_missing_archive_names_the_phase_to_run_again(tmp_path):
+    archive, manifest = write_backup(tmp_path)
+    (tmp_path / "yemma_db.dump").unlink()
+    with pytest.raises(pgtools.ToolError, match="missing: run the backup phase again"):
+        backup.check_archive(manifest)

@@ -20,12 +20,15 @@ def test_report_keeps_the_proof_of_the_run_that_verified():
     verified = filters.verified_tables(verify_results)
     assert list(verified) == ["auth_db"]
     # A later run reads the saved proof and has no restore of its own.
-    (report,) = filters.report_targets([target], verified, [])
+    (report,) = filters.report_targets([target], verified, {})
     assert (report["rows"], report["bytes"], report["restore_action"]) == (5, 8292, "not run")
     assert [t["service"] for t in report["tables"]] == ["auth", "audit"]
 
 
 def test_report_without_proof_lists_targets_with_no_rows():
     target = {"database": "pay_db", "services": ["payment"], "dropped_foreign_keys": [], "tables": []}
-    (report,) = filters.report_targets([target], {}, [{"item": {"item": target}, "action": "restore", "seconds": 1.5}])
+    restored = filters.restore_figures([{"item": {"item": target}, "action": "restore", "seconds": 1.5, "entries": 40,
+                                         "maintenance_work_mem_mb": 64}])
+    assert filters.restore_lines(restored) == ["pay_db: restore, 1.5 s, maintenance_work_mem 64 MB"]
+    (report,) = filters.report_targets([target], {}, restored)
     assert (report["rows"], report["restore_action"], report["restore_seconds"]) == (0, "restore", 1.5)

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from ansible_collections.yemma.dbsplit.plugins.filter.lock import lock_holder_alive
+from ansible_collections.yemma.dbsplit.plugins.filter.run import lock_holder_alive
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
 from ansible_collections.yemma.dbsplit.plugins.module_utils import state
 
@@ -60,3 +60,75 @@ def test_a_live_holder_is_reported_alive_and_a_dead_one_with_its_evidence():
     elsewhere = owner("run-4")
     elsewhere["owner"]["host"] = "another-controller"
     assert lock_holder_alive(elsewhere)["alive"] is None
+
+
+def record_all(state_dir, *phases, changed=True):
+    for phase in phases:
+        progress, _ = state.record(state_dir, phase, "run-1", {"phase": phase}, changed)
+    return progress
+
+
+def test_progress_is_written_whole_and_private(tmp_path):
+    state_dir = str(tmp_path / "s")
+    progress = record_all(state_dir, "preflight", "plan")
+    assert state.read_progress(state_dir) == progress
+    assert oct(os.stat(state.progress_path(state_dir)).st_mode & 0o777) == "0o600"
+    assert not os.path.exists(state.progress_path(state_dir) + ".partial")
+
+
+def test_a_done_phase_is_skipped_and_the_ensured_ones_run_every_pass(tmp_path):
+    state_dir = str(tmp_path / "s")
+    progress = record_all(state_dir, "preflight", "plan", "stop", "backup", "provision")
+    assert not state.due(progress, "backup") and state.due(progress, "transfer")
+    assert all(state.due(progress, phase) for phase in ("preflight", "plan", "stop", "provision", "report"))
+
+
+def test_an_unchanged_pass_keeps_the_later_phases_done_and_a_change_makes_them_due(tmp_path):
+    state_dir = str(tmp_path / "s")
+    record_all(state_dir, "preflight", "plan", "stop", "backup")
+    progress, recorded = state.record(state_dir, "stop", "run-2", {"phase": "stop"}, changed=False)
+    assert not recorded and state.done(progress, "backup")
+    # The source was thawed by hand and the stop phase froze it again: the backup is stale.
+    progress, recorded = state.record(state_dir, "stop", "run-3", {"phase": "stop"}, changed=True)
+    assert recorded and not state.done(progress, "backup") and state.due(progress, "backup")
+    # A new plan (Option A: a new scratch server) invalidates everything built on it.
+    progress = record_all(state_dir, "backup", "provision", "transfer", "alembic", "verify")
+    assert state.done(progress, "verify")
+    progress, _ = state.record(state_dir, "plan", "run-4", {"phase": "plan", "hash": "other"}, changed=False)
+    assert [p for p in ("stop", "backup", "transfer", "alembic", "verify") if state.done(progress, p)] == []
+
+
+def test_from_the_cutover_on_the_phases_that_built_the_targets_never_run_again(tmp_path):
+    state_dir = str(tmp_path / "s")
+    record_all(state_dir, *state.PHASES[:8])
+    progress, _ = state.record(state_dir, "cutover", "run-1", {"started_at": "t0"}, changed=True)
+    assert state.stage(progress) == "cutover"
+    assert [p for p in state.PHASES if state.due(progress, p)] == ["preflight", "cutover", "report"]
+    progress, _ = state.record(state_dir, "cutover", "run-1", {"started_at": "t0", "completed_at": "t1"}, changed=True)
+    assert state.stage(progress) == "completed"
+    assert [p for p in state.PHASES if state.due(progress, p)] == ["preflight", "report"]
+
+
+def test_a_tag_subset_runs_only_when_what_it_needs_is_done(tmp_path):
+    state_dir = str(tmp_path / "s")
+    progress = state.read_progress(state_dir)
+    assert state.refusals(progress, ["report"]) == []
+    assert state.refusals(progress, list(state.PHASES)) == []
+    (why,) = state.refusals(progress, ["backup"])
+    assert "phase backup needs stop first" in why and "add --tags stop,backup" in why
+    progress = record_all(state_dir, "preflight", "plan", "stop")
+    assert state.refusals(progress, ["backup"]) == []
+    (why,) = state.refusals(progress, ["transfer"])
+    assert "needs backup, provision first" in why and "--tags backup,provision,transfer" in why
+    assert state.refusals(progress, ["backup", "provision", "transfer"]) == []
+    (why,) = state.refusals(progress, ["backup"], source_is_dump=True)
+    assert "add --tags preflight,backup" in why
+
+
+def test_an_unknown_phase_is_refused(tmp_path):
+    try:
+        state.record(str(tmp_path), "bakup", "run-1", {}, True)
+    except state.StateError as exc:
+        assert "unknown phase 'bakup'" in str(exc)
+    else:
+        raise AssertionError("recorded an unknown phase")

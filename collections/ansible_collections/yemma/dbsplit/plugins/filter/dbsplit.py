@@ -115,10 +115,10 @@ def verified_tables(verify_results):
     return {r["item"]["database"]: r["tables"] for r in verify_results if "tables" in r}
 
 
-def report_targets(targets, verified, restore_results):
+def report_targets(targets, verified, restored):
     """Per target: its verified tables (with their service), restore action and totals.
-    ``verified``: what verified_tables() returned, in this run or the run that verified."""
-    restored = {r["item"]["item"]["database"]: r for r in restore_results if "item" in r}
+    ``verified``: what verified_tables() returned; ``restored``: what restore_figures()
+    returned; both as recorded by the run that did it."""
     report = []
     for target in targets:
         service_of = {}
@@ -140,11 +140,21 @@ def report_targets(targets, verified, restore_results):
     return report
 
 
-def restore_line(result):
-    """One finished restore, for the transfer printout."""
-    seconds = f', {result["seconds"]} s' if "seconds" in result else ""
-    memory = f', maintenance_work_mem {result["maintenance_work_mem_mb"]} MB' if "maintenance_work_mem_mb" in result else ""
-    return f'{result["item"]["item"]["database"]}: {result.get("action")}{seconds}{memory}'
+def restore_figures(restore_results):
+    """{target database: {action, seconds, maintenance_work_mem_mb}} from the transfer's
+    finished async restores (what the transfer records)."""
+    keys = ("action", "seconds", "maintenance_work_mem_mb")
+    return {r["item"]["item"]["database"]: {k: r[k] for k in keys if k in r} for r in restore_results if "item" in r}
+
+
+def restore_lines(restored):
+    """One line per finished restore, for the transfer printout."""
+    lines = []
+    for database, figures in restored.items():
+        seconds = f', {figures["seconds"]} s' if "seconds" in figures else ""
+        memory = f', maintenance_work_mem {figures["maintenance_work_mem_mb"]} MB' if "maintenance_work_mem_mb" in figures else ""
+        lines.append(f'{database}: {figures.get("action")}{seconds}{memory}')
+    return lines
 
 
 class FilterModule:
@@ -158,5 +168,6 @@ class FilterModule:
             "table_line": table_line,
             "report_targets": report_targets,
             "verified_tables": verified_tables,
-            "restore_line": restore_line,
+            "restore_figures": restore_figures,
+            "restore_lines": restore_lines,
         }

@@ -28,17 +28,15 @@ def paths(directory, database):
     return archive, archive + ".partial", os.path.join(directory, f"{database}.manifest.json")
 
 
-def existing(directory, database):
-    """The manifest of a complete backup whose archive still matches it, else None."""
-    archive, _partial, manifest_path = paths(directory, database)
-    if not (os.path.exists(archive) and os.path.exists(manifest_path)):
-        return None
-    with open(manifest_path) as stream:
-        manifest = json.load(stream)
+def check_archive(manifest):
+    """Refuse an archive that is missing or no longer matches its recorded checksum (the
+    transfer restores nothing from a damaged backup)."""
+    archive = manifest["archive"]
+    if not os.path.exists(archive):
+        raise pgtools.ToolError(f"the backup {archive} is missing: run the backup phase again (--tags backup)")
     if sha256_file(archive) != manifest["sha256"]:
         raise pgtools.ToolError(f"{archive} does not match its recorded checksum: the backup is damaged; "
-                                "move it aside and run the backup phase again")
-    return manifest
+                                "move it aside and run the backup phase again (--tags backup)")
 
 
 def take(runtime, password, database, directory, compress_level, server_version):

@@ -3,7 +3,7 @@
 import os
 import time
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import pgtools, target, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, pgtools, target, toc
 
 
 MIB = 1 << 20
@@ -38,6 +38,7 @@ def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, 
     database = target_plan["database"]
     shared_buffers = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))").fetchone()[0]
     work_mem_mb = maintenance_work_mem(memory_limit, shared_buffers, jobs)
+    backup.check_archive(manifest)
     backup_dir, archive = os.path.split(manifest["archive"])
     mounts = [(backup_dir, "/backup", "ro")]
     listing = pgtools.run_tool(runtime, password, "pg_restore", ["--list", f"/backup/{archive}"],

@@ -1,4 +1,5 @@
-"""The run lock on the host: who runs a migration or a rollback now.
+"""The tool's state on the host: the run lock (who runs now) and the run's progress
+(what each phase did, so that a phase runs only while it is due).
 
 The lock is ``<state_dir>.lock``, beside the state directory, so that a run refused
 before any change leaves no directory behind. It is created with O_EXCL, so of two runs
@@ -9,6 +10,7 @@ run from a killed one.
 
 import json
 import os
+import time
 
 
 class StateError(RuntimeError):
@@ -73,3 +75,122 @@ def release(state_dir, run_id):
         if name.startswith(os.path.basename(lock_path(state_dir)) + ".broken-"):
             os.remove(os.path.join(os.path.dirname(lock_path(state_dir)), name))
     return True
+
+
+# --- The run's progress --------------------------------------------------------------
+#
+# ``<state_dir>/state.json`` records what each phase did: {"sequence": n, "steps": {phase:
+# {"sequence", "run_id", "at", "result"}}}. It is the one place a phase's result is kept for
+# the phases after it, in this run or a later one.
+
+PHASES = ("preflight", "plan", "stop", "backup", "provision", "transfer", "alembic", "verify", "cutover", "report")
+# What a phase's result is made from: the phase is done while each of these is done and
+# was recorded before it. A phase recorded anew (it changed something) makes the phases
+# built on it due again: a new freeze, a new backup, a recreated target.
+DEPENDS = {
+    "plan": ("preflight",),
+    "stop": ("plan",),
+    "backup": ("stop",),
+    "provision": ("preflight",),
+    "transfer": ("plan", "backup", "provision"),
+    "alembic": ("transfer",),
+    "verify": ("alembic",),
+    "cutover": ("verify",),
+}
+# Phases that bring the platform to a state and change nothing when it is already there:
+# they run on every pass until the cutover begins (the services could have been restarted,
+# a target stopped, meanwhile).
+ENSURED = ("preflight", "plan", "stop", "provision")
+# From the cutover on the services write to the targets: the phases that built them are
+# proven and never run again (a re-verify would trip over the services' own rows).
+BEFORE_CUTOVER = ("plan", "stop", "backup", "provision", "transfer", "alembic", "verify")
+# Phases that read the source: with a dump file as the source (Option A) the scratch server
+# serving it lives only as long as the run whose preflight started it.
+READ_SOURCE = ("plan", "stop", "backup", "verify")
+
+
+def progress_path(state_dir):
+    return os.path.join(state_dir, "state.json")
+
+
+def read_progress(state_dir):
+    return _read_json(progress_path(state_dir)) or {"sequence": 0, "steps": {}}
+
+
+def done(progress, phase):
+    """Whether ``phase`` is recorded and still valid: everything it was built from is done
+    and was recorded before it."""
+    steps = progress["steps"]
+    if phase not in steps:
+        return False
+    return all(done(progress, dep) and steps[dep]["sequence"] < steps[phase]["sequence"]
+               for dep in DEPENDS.get(phase, ()))
+
+
+def stage(progress):
+    """migrating, cutover (begun, not finished: the services may be writing) or completed."""
+    cutover = progress["steps"].get("cutover")
+    if cutover is None:
+        return "migrating"
+    return "completed" if cutover["result"].get("completed_at") else "cutover"
+
+
+def due(progress, phase):
+    """Whether the phase's role runs in this pass."""
+    if phase in BEFORE_CUTOVER and stage(progress) != "migrating":
+        return False
+    if phase == "cutover":
+        return stage(progress) != "completed"
+    return phase in ("preflight", "report") or phase in ENSURED or not done(progress, phase)
+
+
+def refusals(progress, selected, source_is_dump=False):
+    """Why the phases ``selected`` for this run (by its tags) cannot run alone, as messages
+    naming the tags to add; [] when they can. A phase's prerequisites must be done already
+    or run earlier in this run."""
+    problems = []
+    for phase in PHASES:
+        if phase not in selected or not due(progress, phase):
+            continue
+        missing = [dep for dep in DEPENDS.get(phase, ()) if dep not in selected and not done(progress, dep)
+                   and due(progress, dep)]
+        if missing:
+            problems.append(f"phase {phase} needs {', '.join(missing)} first, which "
+                            f"{'has' if len(missing) == 1 else 'have'} not run (or must run again): "
+                            f"add --tags {','.join(missing + [phase])}")
+        if source_is_dump and phase in READ_SOURCE and "preflight" not in selected:
+            problems.append(f"phase {phase} reads the source, and a dump file (Option A) is served only by this "
+                            f"run's preflight: add --tags preflight,{phase}")
+    return problems
+
+
+def record(state_dir, phase, run_id, result, changed, write=True):
+    """Record what ``phase`` did; return the progress and whether the phase took a new place
+    in the sequence. A phase that changed nothing, with the same result, and is still done
+    keeps its place, so the phases built on it stay done. ``write=False`` (a check run)
+    returns the same without writing."""
+    if phase not in PHASES:
+        raise StateError(f"unknown phase {phase!r} (one of {', '.join(PHASES)})")
+    progress = read_progress(state_dir)
+    previous = progress["steps"].get(phase)
+    if previous and not changed and previous["result"] == result and done(progress, phase):
+        return progress, False
+    progress["sequence"] += 1
+    progress["steps"][phase] = {"sequence": progress["sequence"], "run_id": run_id,
+                                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "result": result}
+    if write:
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        _write_json(progress_path(state_dir), progress)
+    return progress, True
+
+
+def _write_json(path, data):
+    """Write whole or not at all: a run killed mid-write leaves the previous file."""
+    partial = path + ".partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        json.dump(data, stream, indent=2, sort_keys=True)
+        stream.write("\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.rename(partial, path)

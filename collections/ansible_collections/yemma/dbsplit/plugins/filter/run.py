@@ -1,0 +1,62 @@
+"""Filters of the run's lock and progress (roles/run):
+
+- ``lock_holder_alive``: is the run that holds the lock still running? Evaluated on the
+  controller, where the lock's owner process ran: the evidence an operator needs before
+  breaking a lock.
+- ``selected_phases``: the phases a run's tags select.
+- ``phase_due``, ``run_refusals``, ``run_stage``, ``done_phases``: the progress rules of
+  module_utils/state, for the plays.
+"""
+
+import socket
+
+from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
+from ansible_collections.yemma.dbsplit.plugins.module_utils import state
+
+
+def lock_holder_alive(holder):
+    """{"alive": true|false|null, "evidence": "..."} for a lock holder's recorded owner."""
+    owner = (holder or {}).get("owner", {})
+    host, pid = owner.get("host"), owner.get("pid")
+    if host != socket.gethostname():
+        return {"alive": None, "evidence": f"it was taken from controller {host}, so this controller "
+                                           f"({socket.gethostname()}) cannot see whether its process {pid} still runs"}
+    started = process_start(pid)
+    if started is None:
+        return {"alive": False, "evidence": f"its ansible-playbook process (pid {pid} on {host}) no longer exists"}
+    if started != owner.get("pid_started"):
+        return {"alive": False, "evidence": f"its ansible-playbook process (pid {pid} on {host}) is gone: that pid "
+                                            "now belongs to a process started later"}
+    return {"alive": True, "evidence": f"its ansible-playbook process (pid {pid} on {host}) is still running"}
+
+
+def selected_phases(run_tags, skip_tags=()):
+    """The phases that ``--tags`` / ``--skip-tags`` select; each phase's play is tagged with
+    its name and ``phase<n>``."""
+    def named(tags, phase, number):
+        return phase in tags or f"phase{number}" in tags
+    return [phase for number, phase in enumerate(state.PHASES, 1)
+            if ("all" in run_tags or named(run_tags, phase, number)) and not named(skip_tags, phase, number)]
+
+
+def phase_due(progress, phase):
+    return state.due(progress, phase)
+
+
+def run_refusals(progress, selected, source_is_dump=False):
+    return state.refusals(progress, selected, source_is_dump)
+
+
+def run_stage(progress):
+    return state.stage(progress)
+
+
+def done_phases(progress):
+    """The phases recorded and still valid, in their order."""
+    return [phase for phase in state.PHASES if state.done(progress, phase)]
+
+
+class FilterModule:
+    def filters(self):
+        return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
+                "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases}
