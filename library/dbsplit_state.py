@@ -17,14 +17,14 @@ description:
     O(break_run_id) it first breaks that exact lock (renamed aside), for a run the operator
     knows is dead. C(unlock) removes the lock only if O(run_id) holds it."
   - The progress is C(<state_dir>/state.json), the one record of what each phase did (its
-    result: the plan, the backup manifest, restore figures, the verify proof, when writes
+    result - the plan, the backup manifest, restore figures, the verify proof, when writes
     stopped, the cutover), read once at the start of every run whatever its tags.
     C(operation=record) records O(phase)'s O(result); a phase that changed nothing and
     returns the same result keeps its place, so the phases built on it stay done (see
     C(yemma.dbsplit.phase_due)).
   - Taking and releasing the lock and recording progress is the tool's bookkeeping, not a
     change to the platform, so it is never reported as changed. In check mode nothing is
-    written; C(record) returns the progress it would have written.
+    written; C(record) returns the progress it would have written (see O(progress)).
 options:
   state_dir:
     description: The tool's state directory on the host (C(dbsplit_state_dir)).
@@ -60,6 +60,12 @@ options:
     description: Whether the phase changed something; if so the phases built on it are due again.
     type: bool
     default: false
+  progress:
+    description:
+      - The run's progress so far (C(dbsplit_run)). In check mode C(record) records onto it in
+        memory, since nothing is written, so the next phases of a check run plan from what the
+        earlier ones would have recorded. Ignored otherwise.
+    type: dict
 author: yemma-dbsplit team
 """
 
@@ -118,6 +124,7 @@ def main():
             phase=dict(type="str", choices=list(state.PHASES)),
             result=dict(type="dict", default={}),
             changed=dict(type="bool", default=False),
+            progress=dict(type="dict"),
         ),
         required_if=[("operation", "lock", ("run_id", "owner")), ("operation", "unlock", ("run_id",)),
                      ("operation", "record", ("run_id", "phase"))],
@@ -133,7 +140,7 @@ def main():
                 module.fail_json(msg=f"run {p['run_id']} does not hold the lock {state.lock_path(p['state_dir'])} "
                                      f"(held by {holder.get('run_id', 'nobody')}): its progress is not recorded")
             progress, recorded = state.record(p["state_dir"], p["phase"], p["run_id"], p["result"], p["changed"],
-                                              write=not module.check_mode)
+                                              unwritten=p["progress"] if module.check_mode else None)
             module.exit_json(changed=False, lock=holder, progress=progress, recorded=recorded)
         if p["operation"] == "read" or module.check_mode:
             module.exit_json(changed=False, lock=holder, acquired=holder.get("run_id") == p["run_id"],

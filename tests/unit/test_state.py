@@ -94,7 +94,9 @@ def test_an_unchanged_pass_keeps_the_later_phases_done_and_a_change_makes_them_d
     # A new plan (Option A: a new scratch server) invalidates everything built on it.
     progress = record_all(state_dir, "backup", "provision", "transfer", "alembic", "verify")
     assert state.done(progress, "verify")
-    progress, _ = state.record(state_dir, "plan", "run-4", {"phase": "plan", "hash": "other"}, changed=False)
+    progress, recorded = state.record(state_dir, "plan", "run-4", {"phase": "plan", "bytes": 2}, changed=False)
+    assert not recorded and progress["steps"]["plan"]["result"] == {"phase": "plan"}
+    progress, _ = state.record(state_dir, "plan", "run-4", {"phase": "plan", "hash": "other"}, changed=True)
     assert [p for p in ("stop", "backup", "transfer", "alembic", "verify") if state.done(progress, p)] == []
 
 

@@ -8,6 +8,7 @@ ansible-playbook pid and that process's start time) so that a later run can tell
 run from a killed one.
 """
 
+import copy
 import json
 import os
 import time
@@ -164,16 +165,19 @@ def refusals(progress, selected, source_is_dump=False):
     return problems
 
 
-def record(state_dir, phase, run_id, result, changed, write=True):
+def record(state_dir, phase, run_id, result, changed, unwritten=None):
     """Record what ``phase`` did; return the progress and whether the phase took a new place
-    in the sequence. A phase that changed nothing, with the same result, and is still done
-    keeps its place, so the phases built on it stay done. ``write=False`` (a check run)
-    returns the same without writing."""
+    in the sequence. A phase that changed nothing and is still done keeps its record (the
+    result it recorded then), so the phases built on it stay done; the phase says what a
+    change is (a new freeze, a plan with another hash), not a byte-wise comparison of
+    results that carry sizes and times. ``unwritten``: a check run's progress so far,
+    recorded onto in memory and never written."""
     if phase not in PHASES:
         raise StateError(f"unknown phase {phase!r} (one of {', '.join(PHASES)})")
-    progress = read_progress(state_dir)
+    write = unwritten is None
+    progress = read_progress(state_dir) if write else copy.deepcopy(unwritten)
     previous = progress["steps"].get(phase)
-    if previous and not changed and previous["result"] == result and done(progress, phase):
+    if previous and not changed and done(progress, phase):
         return progress, False
     progress["sequence"] += 1
     progress["steps"][phase] = {"sequence": progress["sequence"], "run_id": run_id,
