@@ -17,7 +17,9 @@ from sandbox import ROOT, ansible_playbook, psql, run, table_digests
 SHOP = os.path.join(ROOT, "tests", "e2e", "shop")
 PROJECT_DIR = "/srv/shop"
 STATE_DIR = "/var/backups/shop-dbsplit"
+# The project's defaults (group_vars/, beside inventory-defaults.yml), then the shop's own map.
 INVENTORY = os.path.join(SHOP, "inventory", "hosts.yml")
+INVENTORIES = ["-i", "inventory-defaults.yml", "-i", INVENTORY]
 CATALOG = ["catalog.categories", "catalog.products", "catalog.product_categories"]
 SALES = ["sales.customers", "sales.orders", "sales.order_lines"]
 ENV = "SHOP_DB_USER=shop_admin\nSHOP_DB_PASSWORD=shop-Sandbox-pw-7\n"
@@ -65,7 +67,7 @@ def pg(container, database, sql):
 
 def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
     monkeypatch.setattr("sandbox.psql", pg)  # shop's role is not "postgres"
-    result = ansible_playbook("migrate.yml", "-i", INVENTORY)
+    result = ansible_playbook("migrate.yml", *INVENTORIES)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
     assert "shop-Sandbox-pw-7" not in result.stdout + result.stderr
     assert "drops foreign key order_lines_product_id_fkey on sales.order_lines -> catalog.products" in result.stdout
@@ -115,14 +117,14 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
     compose("docker-compose.monolith.yml", "stop", "postgres")
 
     dump_source = os.path.join(SHOP, "dump-source.yml")
-    missing = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}",
+    missing = ansible_playbook("migrate.yml", *INVENTORIES, "-e", f"@{dump_source}",
                                "-e", '{"dbsplit_source": {"dump_file": "/srv/shop/nope.dump", "database": "shop_db", '
                                      '"tools_image": "local/yemma-postgres:15", "scratch_container": "shop-dbsplit-source"}}')
     assert missing.returncode != 0
     assert "dump file /srv/shop/nope.dump not found on the host" in missing.stdout
     assert "nothing was changed" in missing.stdout and not os.path.exists(STATE_DIR)
     assert not os.path.exists(STATE_DIR + ".lock")  # a failed run releases its lock
-    check = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}", "--check")
+    check = ansible_playbook("migrate.yml", *INVENTORIES, "-e", f"@{dump_source}", "--check")
     assert check.returncode == 0, check.stdout[-8000:] + check.stderr[-3000:]
     assert "catalog_db <- catalog" in check.stdout and "checked, nothing changed" in check.stdout
     # The scratch server the check read the archive through is gone; no target was created.
@@ -130,7 +132,7 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
     assert "shop-postgres-catalog" not in run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout
     assert not os.path.exists(STATE_DIR)
 
-    result = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}")
+    result = ansible_playbook("migrate.yml", *INVENTORIES, "-e", f"@{dump_source}")
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
     assert "shop-Sandbox-pw-7" not in result.stdout + result.stderr
     assert "rows written to the monolith after it was taken are not migrated" in " ".join(result.stdout.split())
@@ -142,6 +144,6 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
         assert json.load(stream)["archive"] == f"{STATE_DIR}/backup/shop_db.dump"
     assert run(["docker", "ps", "-aq", "--filter", "name=shop-dbsplit-source"]).stdout.strip() == ""
 
-    again = ansible_playbook("migrate.yml", "-i", INVENTORY, "-e", f"@{dump_source}")
+    again = ansible_playbook("migrate.yml", *INVENTORIES, "-e", f"@{dump_source}")
     assert again.returncode == 0, again.stdout[-6000:]
     assert "changed=0" in again.stdout and "failed=0" in again.stdout

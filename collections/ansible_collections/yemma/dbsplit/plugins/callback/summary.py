@@ -1,0 +1,113 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The operator's view of a run: what each phase says, and nothing else, unless -v."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: summary
+type: stdout
+short_description: One line per play, the phases' own messages, failures and the recap (detail with -v)
+description:
+  - At verbosity 0 it prints each play's name, the messages of C(debug) tasks (a list is
+    printed one line per element, so a report written as Markdown lines reads as Markdown),
+    one line per task that changed something, a line every 30 s while a task waits (the
+    restores), every failure in full, and the recap. Task banners and ok or skipped results
+    are left out; the tasks write their own summaries.
+  - With -v or more it prints exactly what the C(default) callback prints.
+extends_documentation_fragment:
+  - default_callback
+  - result_format_callback
+requirements:
+  - set as stdout_callback in ansible.cfg (C(stdout_callback = yemma.dbsplit.summary))
+"""
+
+from ansible.plugins.callback.default import CallbackModule as DefaultCallback
+
+DEBUG_ACTIONS = ("debug", "ansible.builtin.debug", "ansible.legacy.debug")
+# async_status polls every 2 s: one line per 15 polls.
+RETRIES_PER_LINE = 15
+
+
+def _result(result):
+    return result.result if hasattr(result, "result") else result._result
+
+
+class CallbackModule(DefaultCallback):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "stdout"
+    CALLBACK_NAME = "yemma.dbsplit.summary"
+
+    def _detailed(self):
+        return self._display.verbosity > 0
+
+    def _say(self, text, color=None):
+        self._display.display(text, color=color)
+
+    def _say_message(self, result):
+        msg = _result(result).get("msg")
+        if msg is None or msg == "":
+            return
+        for line in msg if isinstance(msg, list) else [msg]:
+            self._say(f"  {line}")
+
+    def v2_playbook_on_play_start(self, play):
+        if self._detailed():
+            return super().v2_playbook_on_play_start(play)
+        self._play = play
+        self._say(f"\n== {play.get_name().strip()}", color="bright blue")
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        if self._detailed():
+            return super().v2_playbook_on_task_start(task, is_conditional)
+        self._last_task_name = task.get_name().strip()
+
+    def v2_playbook_on_handler_task_start(self, task):
+        if self._detailed():
+            return super().v2_playbook_on_handler_task_start(task)
+
+    def v2_runner_on_start(self, host, task):
+        if self._detailed():
+            return super().v2_runner_on_start(host, task)
+
+    def v2_playbook_on_include(self, included_file):
+        if self._detailed():
+            return super().v2_playbook_on_include(included_file)
+
+    def v2_runner_on_ok(self, result):
+        if self._detailed():
+            return super().v2_runner_on_ok(result)
+        if result.task.action in DEBUG_ACTIONS:
+            self._say_message(result)
+        elif _result(result).get("changed") and not result.task.loop:
+            self._say(f"  changed: {result.task.get_name().strip()}", color="yellow")
+
+    def v2_runner_item_on_ok(self, result):
+        if self._detailed():
+            return super().v2_runner_item_on_ok(result)
+        if result.task.action in DEBUG_ACTIONS:
+            self._say_message(result)
+        elif _result(result).get("changed"):
+            self._say(f"  changed: {result.task.get_name().strip()} ({self._get_item_label(_result(result))})", color="yellow")
+
+    def v2_runner_on_skipped(self, result):
+        if self._detailed():
+            return super().v2_runner_on_skipped(result)
+
+    def v2_runner_item_on_skipped(self, result):
+        if self._detailed():
+            return super().v2_runner_item_on_skipped(result)
+
+    def v2_runner_retry(self, result):
+        if self._detailed():
+            return super().v2_runner_retry(result)
+        attempts = _result(result).get("attempts", 0)
+        if attempts % RETRIES_PER_LINE == 0:
+            self._say(f"  still waiting: {result.task.get_name().strip()} (attempt {attempts})")
+
+    def v2_runner_on_async_poll(self, result):
+        if self._detailed():
+            return super().v2_runner_on_async_poll(result)
+
+    def v2_runner_on_async_ok(self, result):
+        if self._detailed():
+            return super().v2_runner_on_async_ok(result)
