@@ -8,10 +8,11 @@ name: summary
 type: stdout
 short_description: One line per play, the phases' own messages, failures and the recap (detail with -v)
 description:
-  - At verbosity 0 it prints each play's name, the messages of C(debug) tasks (a list is
+  - At verbosity 0 it prints each play's name (only for a play that prints something, so the
+    phases a run's tags leave out take no line), the messages of C(debug) tasks (a list is
     printed one line per element, so a report written as Markdown lines reads as Markdown),
-    one line per task that changed something, a line every 30 s while a task waits (the
-    restores), every failure in full, and the recap. Task banners and ok or skipped results
+    one line per task that changed something (a loop's changed items on that line), a line
+    every 30 s while a task waits (the restores), every failure in full, and the recap. Task banners and ok or skipped results
     are left out; the tasks write their own summaries.
   - With -v or more it prints exactly what the C(default) callback prints.
 extends_documentation_fragment:
@@ -32,15 +33,30 @@ def _result(result):
     return result.result if hasattr(result, "result") else result._result
 
 
+def _task_name(task):
+    """The task's own name, without its role's prefix (the tasks name their phase)."""
+    return (task.name or task.action).strip()
+
+
 class CallbackModule(DefaultCallback):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "stdout"
     CALLBACK_NAME = "yemma.dbsplit.summary"
 
+    def __init__(self):
+        super().__init__()
+        self._pending_play_name = None
+
     def _detailed(self):
         return self._display.verbosity > 0
 
+    def _flush_play_name(self):
+        if self._pending_play_name:
+            self._display.display(f"\n== {self._pending_play_name}", color="bright blue")
+            self._pending_play_name = None
+
     def _say(self, text, color=None):
+        self._flush_play_name()
         self._display.display(text, color=color)
 
     def _say_message(self, result):
@@ -54,7 +70,7 @@ class CallbackModule(DefaultCallback):
         if self._detailed():
             return super().v2_playbook_on_play_start(play)
         self._play = play
-        self._say(f"\n== {play.get_name().strip()}", color="bright blue")
+        self._pending_play_name = play.get_name().strip()
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         if self._detailed():
@@ -78,16 +94,18 @@ class CallbackModule(DefaultCallback):
             return super().v2_runner_on_ok(result)
         if result.task.action in DEBUG_ACTIONS:
             self._say_message(result)
-        elif _result(result).get("changed") and not result.task.loop:
-            self._say(f"  changed: {result.task.get_name().strip()}", color="yellow")
+        elif "results" in _result(result):
+            labels = [self._get_item_label(item) for item in _result(result)["results"] if item.get("changed")]
+            if labels:
+                self._say(f"  changed: {_task_name(result.task)} ({', '.join(map(str, labels))})", color="yellow")
+        elif _result(result).get("changed"):
+            self._say(f"  changed: {_task_name(result.task)}", color="yellow")
 
     def v2_runner_item_on_ok(self, result):
         if self._detailed():
             return super().v2_runner_item_on_ok(result)
         if result.task.action in DEBUG_ACTIONS:
             self._say_message(result)
-        elif _result(result).get("changed"):
-            self._say(f"  changed: {result.task.get_name().strip()} ({self._get_item_label(_result(result))})", color="yellow")
 
     def v2_runner_on_skipped(self, result):
         if self._detailed():
@@ -102,7 +120,7 @@ class CallbackModule(DefaultCallback):
             return super().v2_runner_retry(result)
         attempts = _result(result).get("attempts", 0)
         if attempts % RETRIES_PER_LINE == 0:
-            self._say(f"  still waiting: {result.task.get_name().strip()} (attempt {attempts})")
+            self._say(f"  still waiting: {_task_name(result.task)} (attempt {attempts})")
 
     def v2_runner_on_async_poll(self, result):
         if self._detailed():
@@ -111,3 +129,15 @@ class CallbackModule(DefaultCallback):
     def v2_runner_on_async_ok(self, result):
         if self._detailed():
             return super().v2_runner_on_async_ok(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._flush_play_name()
+        return super().v2_runner_on_failed(result, ignore_errors)
+
+    def v2_runner_item_on_failed(self, result):
+        self._flush_play_name()
+        return super().v2_runner_item_on_failed(result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._flush_play_name()
+        return super().v2_runner_on_unreachable(result)
