@@ -77,18 +77,6 @@ class CallbackModule(DefaultCallback):
             return super().v2_playbook_on_task_start(task, is_conditional)
         self._last_task_name = task.get_name().strip()
 
-    def v2_playbook_on_handler_task_start(self, task):
-        if self._detailed():
-            return super().v2_playbook_on_handler_task_start(task)
-
-    def v2_runner_on_start(self, host, task):
-        if self._detailed():
-            return super().v2_runner_on_start(host, task)
-
-    def v2_playbook_on_include(self, included_file):
-        if self._detailed():
-            return super().v2_playbook_on_include(included_file)
-
     def v2_runner_on_ok(self, result):
         if self._detailed():
             return super().v2_runner_on_ok(result)
@@ -107,28 +95,12 @@ class CallbackModule(DefaultCallback):
         if result.task.action in DEBUG_ACTIONS:
             self._say_message(result)
 
-    def v2_runner_on_skipped(self, result):
-        if self._detailed():
-            return super().v2_runner_on_skipped(result)
-
-    def v2_runner_item_on_skipped(self, result):
-        if self._detailed():
-            return super().v2_runner_item_on_skipped(result)
-
     def v2_runner_retry(self, result):
         if self._detailed():
             return super().v2_runner_retry(result)
         attempts = _result(result).get("attempts", 0)
         if attempts % RETRIES_PER_LINE == 0:
             self._say(f"  still waiting: {_task_name(result.task)} (attempt {attempts})")
-
-    def v2_runner_on_async_poll(self, result):
-        if self._detailed():
-            return super().v2_runner_on_async_poll(result)
-
-    def v2_runner_on_async_ok(self, result):
-        if self._detailed():
-            return super().v2_runner_on_async_ok(result)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._flush_play_name()
@@ -141,3 +113,18 @@ class CallbackModule(DefaultCallback):
     def v2_runner_on_unreachable(self, result):
         self._flush_play_name()
         return super().v2_runner_on_unreachable(result)
+
+
+def _silent_unless_verbose(name):
+    """An event the operator does not need at verbosity 0: printed as the default callback does with -v."""
+    def event(self, *args, **kwargs):
+        if self._detailed():
+            return getattr(DefaultCallback, name)(self, *args, **kwargs)
+        return None
+    event.__name__ = name
+    return event
+
+
+for _event in ("v2_playbook_on_handler_task_start", "v2_runner_on_start", "v2_playbook_on_include", "v2_runner_on_skipped",
+               "v2_runner_item_on_skipped", "v2_runner_on_async_poll", "v2_runner_on_async_ok"):
+    setattr(CallbackModule, _event, _silent_unless_verbose(_event))
