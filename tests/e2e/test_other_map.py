@@ -19,7 +19,7 @@ PROJECT_DIR = "/srv/shop"
 STATE_DIR = "/var/backups/shop-dbsplit"
 # The project's defaults (group_vars/, beside inventory-defaults.yml), then the shop's own map.
 INVENTORY = os.path.join(SHOP, "inventory", "hosts.yml")
-INVENTORIES = ["-i", "inventory-defaults.yml", "-i", INVENTORY]
+INVENTORIES = ["-i", "inventory-defaults.yml", "-i", INVENTORY, "-l", "shop"]
 CATALOG = ["catalog.categories", "catalog.products", "catalog.product_categories"]
 SALES = ["sales.customers", "sales.orders", "sales.order_lines"]
 ENV = "SHOP_DB_USER=shop_admin\nSHOP_DB_PASSWORD=shop-Sandbox-pw-7\n"

@@ -6,12 +6,13 @@
 - ``selected_phases``: the phases a run's tags select.
 - ``phase_due``, ``run_refusals``, ``run_stage``, ``done_phases``: the progress rules of
   module_utils/state, for the plays.
+- ``settings_problems``: the settings checked as data (module_utils/settings).
 """
 
 import socket
 
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
-from ansible_collections.yemma.dbsplit.plugins.module_utils import state
+from ansible_collections.yemma.dbsplit.plugins.module_utils import settings, state
 
 
 def lock_holder_alive(holder):
@@ -56,7 +57,12 @@ def done_phases(progress):
     return [phase for phase in state.PHASES if state.done(progress, phase)]
 
 
+def settings_problems(variables):
+    return settings.problems(variables)
+
+
 class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
-                "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases}
+                "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases,
+                "settings_problems": settings_problems}

@@ -1,0 +1,183 @@
+"""The operator's settings (group_vars, inventory, -e) checked as data, before anything runs.
+
+Every problem is a sentence that names the setting and the fix; the run refuses with all of
+them at once, before the lock is taken and before any change. What only the host can tell
+(a container that does not exist, a login refused) is the preflight's.
+"""
+
+import re
+
+ENDPOINT_KEYS = {"container", "compose_service", "database", "host", "port", "tools_image", "tools_network",
+                 "memory_limit", "user", "password"}
+SOURCE_KEYS = {"container", "compose_service", "database", "dump_file", "tools_image", "scratch_container",
+               "host", "port", "tools_network"}
+SERVICE_KEYS = {"tables", "endpoint", "alembic"}
+ALEMBIC_KEYS = {"args", "env", "version_table"}
+# PostgreSQL's limit on a name (NAMEDATALEN - 1 bytes).
+NAME_BYTES = 63
+# Docker's container and compose service names.
+DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# Integer settings: (lowest, highest, what it is). Ranges a 2-core, 8 GB VPS can take.
+INTEGERS = {
+    "dbsplit_restore_jobs": (1, 16, "pg_restore jobs per target"),
+    "dbsplit_verify_jobs": (1, 16, "verify connections per target"),
+    "dbsplit_dump_source_jobs": (1, 16, "pg_restore jobs loading a dump file"),
+    "dbsplit_backup_compress_level": (0, 9, "pg_dump compression level"),
+    "dbsplit_restore_timeout": (60, 7 * 86400, "seconds a restore may take"),
+    "dbsplit_wait_timeout": (10, 3600, "seconds to wait for containers"),
+    "dbsplit_memory_warning_percent": (1, 100, "percent of RAM"),
+}
+STRINGS = ("dbsplit_project_dir", "dbsplit_compose_file", "dbsplit_monolith_compose_file", "dbsplit_compose_project",
+           "dbsplit_env_file", "dbsplit_env_user_key", "dbsplit_env_password_key", "dbsplit_network",
+           "dbsplit_state_dir", "dbsplit_tool_name")
+
+
+def _is_int(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip().lstrip("-").isdigit()
+
+
+def _unknown(keys, known, where, fix):
+    return [f"{where} has an unknown key {key!r} ({fix}: one of {', '.join(sorted(known))})"
+            for key in sorted(set(keys) - known)]
+
+
+def _name_problems(value, where):
+    if not isinstance(value, str) or not value.strip():
+        return [f"{where} must be a non-empty name (got {value!r})"]
+    if len(value.encode()) > NAME_BYTES:
+        return [f"{where} {value!r} is longer than PostgreSQL's {NAME_BYTES}-byte limit on names: shorten it"]
+    return []
+
+
+def _docker_name(value, where):
+    if not isinstance(value, str) or not DOCKER_NAME.match(value):
+        return [f"{where} must be a Docker name (letters, digits, _ . -), got {value!r}"]
+    return []
+
+
+def endpoint_problems(endpoint, where, keys=ENDPOINT_KEYS):
+    if not isinstance(endpoint, dict):
+        return [f"{where} must be a mapping such as {{container: ..., database: ..., compose_service: ...}} "
+                f"or {{host: ..., port: 5432, database: ..., tools_image: ...}} (got {endpoint!r})"]
+    problems = _unknown(endpoint, keys, where, "fix the spelling")
+    if "database" not in endpoint:
+        problems.append(f"{where} has no database: add database: <name of the database>")
+    else:
+        problems += _name_problems(endpoint["database"], f"{where}.database")
+    if ("container" in endpoint) == ("host" in endpoint):
+        problems.append(f"{where} needs exactly one of container (a container on the host) or host (a server by address)")
+    if "container" in endpoint:
+        problems += _docker_name(endpoint["container"], f"{where}.container")
+    if "compose_service" in endpoint:
+        problems += _docker_name(endpoint["compose_service"], f"{where}.compose_service")
+    if "host" in endpoint and "tools_image" not in endpoint:
+        problems.append(f"{where} is a server by address: add tools_image (a postgres image whose pg_dump/pg_restore "
+                        "match its version, e.g. postgres:15)")
+    if "port" in endpoint and not (_is_int(endpoint["port"]) and 1 <= int(endpoint["port"]) <= 65535):
+        problems.append(f"{where}.port must be a TCP port, 1 to 65535 (got {endpoint['port']!r})")
+    return problems
+
+
+def source_problems(source):
+    where = "dbsplit_source"
+    if not isinstance(source, dict):
+        return [f"{where} must be a mapping (got {source!r})"]
+    if "dump_file" not in source:
+        return endpoint_problems(source, where, SOURCE_KEYS)
+    problems = _unknown(source, SOURCE_KEYS, where, "fix the spelling")
+    for key in ("database", "tools_image", "scratch_container"):
+        if key not in source:
+            problems.append(f"{where} serves a dump file (Option A): add {key} (see group_vars/all/main.yml)")
+    if not str(source["dump_file"]).startswith("/"):
+        problems.append(f"{where}.dump_file must be an absolute path on the host (got {source['dump_file']!r})")
+    return problems
+
+
+def service_problems(name, spec):
+    where = f"dbsplit_services.{name}"
+    if not isinstance(spec, dict):
+        return [f"{where} must be a mapping with tables and endpoint (got {spec!r})"]
+    problems = _unknown(spec, SERVICE_KEYS, where, "fix the spelling")
+    tables = spec.get("tables")
+    if not isinstance(tables, list) or not tables:
+        problems.append(f"{where}.tables must be a non-empty list of tables (schema.table, or table for public)")
+    else:
+        for table in tables:
+            if not isinstance(table, str) or not table.strip():
+                problems.append(f"{where}.tables has {table!r}: each entry is a table name such as public.users")
+    if "endpoint" not in spec:
+        problems.append(f"{where} has no endpoint: add endpoint: {{container: ..., database: ..., compose_service: ...}}")
+    else:
+        problems += endpoint_problems(spec["endpoint"], f"{where}.endpoint")
+    alembic = spec.get("alembic")
+    if alembic is not None:
+        if not isinstance(alembic, dict):
+            problems.append(f"{where}.alembic must be a mapping {{args: [], env: {{}}, version_table: ...}} (got {alembic!r})")
+        else:
+            problems += _unknown(alembic, ALEMBIC_KEYS, f"{where}.alembic", "fix the spelling")
+            if not isinstance(alembic.get("args", []), list):
+                problems.append(f"{where}.alembic.args must be a list of arguments (got {alembic.get('args')!r})")
+            if not isinstance(alembic.get("env", {}), dict):
+                problems.append(f"{where}.alembic.env must be a mapping of variables (got {alembic.get('env')!r})")
+            if "version_table" not in alembic:
+                problems.append(f"{where}.alembic has no version_table: add the table `alembic stamp head` fills")
+    return problems
+
+
+def map_problems(services, source):
+    """Problems across services: one endpoint per target database, one compose service per
+    container, no target on the source's server."""
+    problems = []
+    by_database = {}
+    for name, spec in services.items():
+        endpoint = spec.get("endpoint") if isinstance(spec, dict) else None
+        if isinstance(endpoint, dict) and isinstance(endpoint.get("database"), str):
+            by_database.setdefault(endpoint["database"], []).append((name, endpoint))
+    for database, users in sorted(by_database.items()):
+        places = {(e.get("container"), e.get("host"), e.get("port"), e.get("compose_service")) for _, e in users}
+        if len(places) > 1:
+            problems.append(f"target database {database} is given different endpoints by services "
+                            f"{', '.join(n for n, _ in users)}: services sharing a database must give the same endpoint "
+                            "(container, host, port, compose_service)")
+    containers = {}
+    for name, spec in services.items():
+        endpoint = spec.get("endpoint") if isinstance(spec, dict) else None
+        if isinstance(endpoint, dict) and "container" in endpoint:
+            containers.setdefault(endpoint["container"], set()).add(endpoint.get("compose_service"))
+    for container, compose_services in sorted(containers.items()):
+        if len(compose_services) > 1:
+            problems.append(f"container {container} is given different compose services "
+                            f"({', '.join(sorted(map(str, compose_services)))}): one container is one compose service")
+    if isinstance(source, dict) and source.get("container") in containers:
+        problems.append(f"container {source['container']} is both the source and a target's server: rollback stops "
+                        "the targets' servers, so each target needs its own container")
+    return problems
+
+
+def problems(settings):
+    """Every problem in ``settings`` (the dbsplit_* variables as the run sees them)."""
+    found = []
+    for key in STRINGS:
+        if key in settings and (not isinstance(settings[key], str) or not settings[key].strip()):
+            found.append(f"{key} must be a non-empty string (got {settings[key]!r})")
+    for key, (low, high, what) in INTEGERS.items():
+        if key in settings and not (_is_int(settings[key]) and low <= int(settings[key]) <= high):
+            found.append(f"{key} ({what}) must be a whole number from {low} to {high} (got {settings[key]!r})")
+    for key in ("dbsplit_backend_services", "dbsplit_infrastructure_services", "dbsplit_tables_left_behind"):
+        value = settings.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            found.append(f"{key} must be a list of names (got {value!r})")
+    source = settings.get("dbsplit_source")
+    found += source_problems(source)
+    services = settings.get("dbsplit_services")
+    if not isinstance(services, dict) or not services:
+        found.append("dbsplit_services must map each service to {tables, endpoint} (see group_vars/all/main.yml)")
+        return found
+    for name, spec in services.items():
+        found += service_problems(name, spec)
+    found += map_problems(services, source)
+    return found

@@ -1,0 +1,72 @@
+"""The settings checked as data before a run: the shipped maps pass, each mistake is named."""
+
+import copy
+import os
+
+import pytest
+import yaml
+
+from ansible_collections.yemma.dbsplit.plugins.module_utils import settings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load(*parts):
+    with open(os.path.join(ROOT, *parts)) as stream:
+        return yaml.safe_load(stream)
+
+
+DEFAULTS = load("group_vars", "all", "main.yml")
+
+
+def test_the_shipped_maps_have_no_problem():
+    assert settings.problems(DEFAULTS) == []
+    shop = dict(DEFAULTS, **load("tests", "e2e", "shop", "inventory", "group_vars", "shop.yml"))
+    assert settings.problems(shop) == []
+
+
+def mutate(path, value):
+    """DEFAULTS with the value at ``path`` (keys) replaced, or deleted when value is DELETE."""
+    changed = copy.deepcopy(DEFAULTS)
+    node = changed
+    for key in path[:-1]:
+        node = node[key]
+    if value is DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return changed
+
+
+DELETE = object()
+CASES = [
+    (("dbsplit_services", "auth", "endpoint", "database"), DELETE, "dbsplit_services.auth.endpoint has no database"),
+    (("dbsplit_services", "auth", "endpoint", "compose_servce"), "x", "unknown key 'compose_servce'"),
+    (("dbsplit_services", "auth", "tabels"), ["users"], "dbsplit_services.auth has an unknown key 'tabels'"),
+    (("dbsplit_services", "auth", "tables"), [], "dbsplit_services.auth.tables must be a non-empty list"),
+    (("dbsplit_services", "auth", "tables"), "users", "dbsplit_services.auth.tables must be a non-empty list"),
+    (("dbsplit_services", "auth", "endpoint"), "yemma-postgres-auth", "dbsplit_services.auth.endpoint must be a mapping"),
+    (("dbsplit_services", "auth", "endpoint", "host"), "10.0.0.5", "needs exactly one of container"),
+    (("dbsplit_services", "auth", "endpoint", "container"), "yemma postgres", "must be a Docker name"),
+    (("dbsplit_services", "auth", "endpoint", "database"), "a" * 64, "longer than PostgreSQL's 63-byte limit"),
+    (("dbsplit_services", "audit", "endpoint", "container"), "yemma-postgres-audit",
+     "target database logs_db is given different endpoints by services notification, audit"),
+    (("dbsplit_source",), "yemma-postgres", "dbsplit_source must be a mapping"),
+    (("dbsplit_services", "auth", "endpoint", "container"), "yemma-postgres", "is both the source and a target's server"),
+    (("dbsplit_services", "candidate", "alembic", "version_table"), DELETE, "alembic has no version_table"),
+    (("dbsplit_services", "candidate", "alembic", "args"), "-c /app/alembic.ini", "alembic.args must be a list"),
+    (("dbsplit_restore_jobs",), "many", "dbsplit_restore_jobs (pg_restore jobs per target) must be a whole number from 1"),
+    (("dbsplit_restore_jobs",), 0, "must be a whole number from 1 to 16 (got 0)"),
+    (("dbsplit_wait_timeout",), -5, "dbsplit_wait_timeout"),
+    (("dbsplit_backend_services",), "auth", "dbsplit_backend_services must be a list of names"),
+    (("dbsplit_network",), "", "dbsplit_network must be a non-empty string"),
+    (("dbsplit_source", "database"), DELETE, "dbsplit_source has no database"),
+    (("dbsplit_source", "dump_file"), "backup.dump", "add tools_image"),
+    (("dbsplit_services",), {}, "dbsplit_services must map each service"),
+]
+
+
+@pytest.mark.parametrize("path, value, expected", CASES, ids=[".".join(c[0]) + "=" + repr(c[1])[:20] for c in CASES])
+def test_each_mistake_is_named_with_its_fix(path, value, expected):
+    found = settings.problems(mutate(path, value))
+    assert any(expected in problem for problem in found), found
