@@ -70,3 +70,35 @@ CASES = [
 def test_each_mistake_is_named_with_its_fix(path, value, expected):
     found = settings.problems(mutate(path, value))
     assert any(expected in problem for problem in found), found
+
+
+NEW_STACK = load("sandbox", "compose", "docker-compose.yml")
+OLD_STACK = load("sandbox", "compose", "docker-compose.monolith.yml")
+
+
+def compose_problems(variables):
+    return settings.compose_problems(variables["dbsplit_services"], variables["dbsplit_source"],
+                                     variables["dbsplit_backend_services"], variables["dbsplit_infrastructure_services"],
+                                     "yemma", NEW_STACK, OLD_STACK)
+
+
+def test_the_shipped_map_matches_the_sandbox_compose_files():
+    assert compose_problems(DEFAULTS) == []
+
+
+COMPOSE_CASES = [
+    (("dbsplit_services", "auth", "endpoint", "container"), "yemma-postgres-authx",
+     "dbsplit_services.auth.endpoint.container is 'yemma-postgres-authx', but compose service postgres-auth creates "
+     "'yemma-postgres-auth': set container: yemma-postgres-auth"),
+    (("dbsplit_services", "auth", "endpoint", "compose_service"), "postgres-authx",
+     "compose_service 'postgres-authx' is not a service of the new (dbsplit_compose_file) compose file"),
+    (("dbsplit_source", "container"), "yemma-postgress", "dbsplit_source.container is 'yemma-postgress'"),
+    (("dbsplit_backend_services",), ["auth", "billing"], "dbsplit_backend_services names billing, not a service of the monolith"),
+    (("dbsplit_infrastructure_services",), ["redis", "rabbitmq"], "dbsplit_infrastructure_services names rabbitmq"),
+]
+
+
+@pytest.mark.parametrize("path, value, expected", COMPOSE_CASES, ids=[".".join(c[0]) for c in COMPOSE_CASES])
+def test_each_map_entry_that_compose_would_not_start_is_named(path, value, expected):
+    found = compose_problems(mutate(path, value))
+    assert any(expected in problem for problem in found), found

@@ -6,7 +6,8 @@
 - ``selected_phases``: the phases a run's tags select.
 - ``phase_due``, ``run_refusals``, ``run_stage``, ``done_phases``: the progress rules of
   module_utils/state, for the plays.
-- ``settings_problems``: the settings checked as data (module_utils/settings).
+- ``settings_problems``, ``compose_problems``: the settings checked as data, and against
+  the compose files (module_utils/settings).
 """
 
 import socket
@@ -61,8 +62,12 @@ def settings_problems(variables):
     return settings.problems(variables)
 
 
+def compose_problems(services, source, backend, infrastructure, project, new_stack, old_stack):
+    return settings.compose_problems(services, source, backend, infrastructure, project, new_stack, old_stack)
+
+
 class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
                 "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases,
-                "settings_problems": settings_problems}
+                "settings_problems": settings_problems, "compose_problems": compose_problems}

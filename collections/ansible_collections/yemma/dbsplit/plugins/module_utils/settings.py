@@ -181,3 +181,47 @@ def problems(settings):
         found += service_problems(name, spec)
     found += map_problems(services, source)
     return found
+
+
+def compose_container(project, name, service):
+    """The container compose creates for ``service`` of a `docker compose config` JSON."""
+    return service.get("container_name") or f"{project}-{name}-1"
+
+
+def compose_problems(services, source, backend, infrastructure, project, new_stack, old_stack):
+    """The map against the two compose files (``docker compose config --format json`` of each,
+    None when the file is missing): each endpoint's compose_service exists and creates the
+    container the map names, and the launch lists name services that exist."""
+    found = []
+
+    def check(endpoint, where, stack, file_role):
+        if not isinstance(endpoint, dict) or stack is None:
+            return
+        declared = stack.get("services", {})
+        service = endpoint.get("compose_service")
+        if service is None:
+            return
+        if service not in declared:
+            found.append(f"{where}.compose_service {service!r} is not a service of the {file_role} compose file "
+                         f"(its services: {', '.join(sorted(declared))}): fix the name")
+            return
+        created = compose_container(project, service, declared[service])
+        if "container" in endpoint and endpoint["container"] != created:
+            found.append(f"{where}.container is {endpoint['container']!r}, but compose service {service} creates "
+                         f"{created!r}: set container: {created}")
+
+    for name, spec in (services or {}).items():
+        if isinstance(spec, dict):
+            check(spec.get("endpoint"), f"dbsplit_services.{name}.endpoint", new_stack, "new (dbsplit_compose_file)")
+    if isinstance(source, dict) and "dump_file" not in source:
+        check(source, "dbsplit_source", old_stack, "monolith (dbsplit_monolith_compose_file)")
+    for key, names, stacks in (("dbsplit_backend_services", backend, (("monolith", old_stack), ("new", new_stack))),
+                               ("dbsplit_infrastructure_services", infrastructure, (("new", new_stack),))):
+        for file_role, stack in stacks:
+            if stack is None or not isinstance(names, list):
+                continue
+            missing = [n for n in names if n not in stack.get("services", {})]
+            if missing:
+                found.append(f"{key} names {', '.join(map(str, missing))}, not a service of the {file_role} compose file "
+                             f"(its services: {', '.join(sorted(stack.get('services', {})))}): fix the list")
+    return found
