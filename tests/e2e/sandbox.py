@@ -54,8 +54,9 @@ def ansible_playbook(*args, env=None):
     venv = os.path.join(ROOT, ".venv", "bin")
     full_env = dict(os.environ, PATH=f"{venv}:{os.environ['PATH']}", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                     ANSIBLE_FORCE_COLOR="0", **(env or {}))
+    # No terminal, as in CI or cron: a prompt (rollback's confirmation) gets no answer.
     return subprocess.run([os.path.join(venv, "ansible-playbook"), *args], cwd=ROOT, capture_output=True,
-                          text=True, env=full_env)
+                          stdin=subprocess.DEVNULL, text=True, env=full_env)
 
 
 def http_json(url, method="GET", body=None, status=200):

@@ -244,7 +244,14 @@ def test_rollback_returns_to_the_monolith(platform):
     for key in before:
         assert after[key] == before[key], key
 
-    result = ansible_playbook("rollback.yml", "-l", "sandbox")
+    # Without the operator's yes (no terminal to ask at), it refuses, saying what would be lost.
+    refused = ansible_playbook("rollback.yml", "-l", "sandbox")
+    said = " ".join(refused.stdout.split())
+    assert refused.returncode != 0 and "rollback not confirmed" in said and "-e rollback_confirm=yes" in said, said[-3000:]
+    assert "those rows are NOT in yemma_db" in said and "Nothing was changed" in said
+    assert platform_snapshot(STATE_DIR) == after
+
+    result = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=yes")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert health("yemma-postgres") == "healthy"
     for database in set(TARGETS.values()):

@@ -63,6 +63,7 @@ CASES = [
     (("dbsplit_source", "database"), DELETE, "dbsplit_source has no database"),
     (("dbsplit_source", "dump_file"), "backup.dump", "add tools_image"),
     (("dbsplit_services",), {}, "dbsplit_services must map each service"),
+    (("dbsplit_on_failure",), "rollback", "dbsplit_on_failure must be return"),
 ]
 
 

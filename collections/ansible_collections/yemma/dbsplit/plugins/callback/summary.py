@@ -60,9 +60,13 @@ class CallbackModule(DefaultCallback):
         self._display.display(text, color=color)
 
     def _say_message(self, result):
-        msg = _result(result).get("msg")
-        if msg is None or msg == "":
+        values = _result(result)
+        if "msg" not in values:  # debug: var=...
+            for key, value in values.items():
+                if not key.startswith("_") and key not in ("changed", "failed", "skipped", "item", "ansible_loop_var"):
+                    self._say(f"  {key}: {value}")
             return
+        msg = values["msg"]
         for line in msg if isinstance(msg, list) else [msg]:
             self._say(f"  {line}")
 

@@ -167,6 +167,9 @@ def problems(settings):
     for key, (low, high, what) in INTEGERS.items():
         if key in settings and not (_is_int(settings[key]) and low <= int(settings[key]) <= high):
             found.append(f"{key} ({what}) must be a whole number from {low} to {high} (got {settings[key]!r})")
+    if settings.get("dbsplit_on_failure", "return") not in ("return", "stay"):
+        found.append(f"dbsplit_on_failure must be return (put the platform back on the monolith) or stay "
+                     f"(got {settings['dbsplit_on_failure']!r})")
     for key in ("dbsplit_backend_services", "dbsplit_infrastructure_services", "dbsplit_tables_left_behind"):
         value = settings.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):

@@ -1,0 +1,110 @@
+"""Bad input, tried as operators really get it wrong, on the real sandbox over real SSH.
+
+Each case is one real run of migrate.yml with one mistake (in the map, an endpoint, the
+credentials, an option, a file, the environment, the tags), and each must: exit non-zero,
+say what is wrong and how to fix it, and change nothing (containers, volumes, networks,
+files, database settings, the lock, every row of the monolith). They share one sandbox:
+a case that changed something fails, and the next case's snapshot starts from the truth.
+"""
+
+import copy
+import json
+
+import pytest
+
+from sandbox import GROUP_VARS, ansible_playbook, platform_snapshot, sandbox
+
+STATE_DIR = "/var/backups/yemma-dbsplit"
+SERVICES = GROUP_VARS["dbsplit_services"]
+
+
+def services_with(change):
+    services = copy.deepcopy(SERVICES)
+    change(services)
+    return {"dbsplit_services": services}
+
+
+def extra(variables):
+    return ["-e", json.dumps(variables)]
+
+
+DUMP_SOURCE = {"dump_file": "/srv/yemma/nope.dump", "database": "yemma_db", "tools_image": "local/yemma-postgres:15",
+               "scratch_container": "yemma-dbsplit-source"}
+
+# (case id, arguments after migrate.yml, words the output must contain: what and the fix)
+CASES = [
+    # --- the environment ------------------------------------------------------------
+    ("no environment named", [], "a run targets exactly one environment, named with -l"),
+    ("two environments", ["-l", "sandbox,staging"], "targets yemma-sandbox, yemma-staging"),
+    # --- the map's shape --------------------------------------------------------------
+    ("endpoint without database", extra(services_with(lambda s: s["auth"]["endpoint"].pop("database"))),
+     "dbsplit_services.auth.endpoint has no database: add database:"),
+    ("misspelt endpoint key", extra(services_with(lambda s: s["auth"]["endpoint"].update(compose_servce="postgres-auth"))),
+     "unknown key 'compose_servce'"),
+    ("tables as a string", extra(services_with(lambda s: s["auth"].update(tables="users"))),
+     "dbsplit_services.auth.tables must be a non-empty list"),
+    ("a service without tables", extra(services_with(lambda s: s["auth"].update(tables=[]))),
+     "dbsplit_services.auth.tables must be a non-empty list"),
+    ("one database, two endpoints", extra(services_with(lambda s: s["audit"]["endpoint"].update(container="yemma-postgres-audit"))),
+     "target database logs_db is given different endpoints by services notification, audit"),
+    ("a target on the source's server", extra(services_with(lambda s: s["auth"]["endpoint"].update(container="yemma-postgres"))),
+     "is both the source and a target's server"),
+    ("alembic without version table", extra(services_with(lambda s: s["candidate"]["alembic"].pop("version_table"))),
+     "alembic has no version_table"),
+    ("no service at all", extra({"dbsplit_services": {}}), "dbsplit_services must map each service"),
+    # --- options ---------------------------------------------------------------------
+    ("restore jobs not a number", ["-e", "dbsplit_restore_jobs=many"], "dbsplit_restore_jobs (pg_restore jobs per target) must be a whole number"),
+    ("restore jobs zero", ["-e", "dbsplit_restore_jobs=0"], "must be a whole number from 1 to 16 (got '0')"),
+    ("negative wait timeout", ["-e", "dbsplit_wait_timeout=-5"], "dbsplit_wait_timeout (seconds to wait for containers)"),
+    ("backend services as a string", extra({"dbsplit_backend_services": "auth"}), "dbsplit_backend_services must be a list of names"),
+    ("source not a mapping", extra({"dbsplit_source": "yemma-postgres"}), "dbsplit_source must be a mapping"),
+    # --- the map against the compose files and the source -----------------------------
+    ("misspelt target container", extra(services_with(lambda s: s["auth"]["endpoint"].update(container="yemma-postgres-authx"))),
+     "but compose service postgres-auth creates 'yemma-postgres-auth': set container: yemma-postgres-auth"),
+    ("misspelt compose service", extra(services_with(lambda s: s["auth"]["endpoint"].update(compose_service="postgres-authx"))),
+     "compose_service 'postgres-authx' is not a service of the new (dbsplit_compose_file) compose file"),
+    ("unknown backend service", extra({"dbsplit_backend_services": ["auth", "billing"]}),
+     "dbsplit_backend_services names billing, not a service of the monolith compose file"),
+    ("misspelt table", extra(services_with(lambda s: s["auth"]["tables"].__setitem__(0, "userz"))),
+     "maps table 'public.userz', which does not exist in the source (did you mean 'public.users'?)"),
+    ("table mapped twice", extra(services_with(lambda s: s["company"]["tables"].append("users"))),
+     "table 'public.users' is mapped to both 'auth' and 'company'"),
+    ("unmapped table", extra(services_with(lambda s: s["payment"]["tables"].remove("quotas"))),
+     "table 'public.quotas' is in the source but in no service: its rows would be lost"),
+    ("alembic_version mapped", extra(services_with(lambda s: s["auth"]["tables"].append("alembic_version"))),
+     "alembic_version* tables are never migrated"),
+    ("wrong source database", extra({"dbsplit_source": dict(GROUP_VARS["dbsplit_source"], database="yemma_dbx")}),
+     "cannot log in to yemma_dbx"),
+    ("wrong source container", extra({"dbsplit_source": dict(GROUP_VARS["dbsplit_source"], container="yemma-postgress")}),
+     "dbsplit_source.container is 'yemma-postgress', but compose service postgres creates 'yemma-postgres'"),
+    # --- the host: files, credentials, network ------------------------------------------
+    ("missing .env key", ["-e", "dbsplit_env_user_key=NO_SUCH_KEY"], "has no NO_SUCH_KEY: add NO_SUCH_KEY=..."),
+    ("wrong password", ["-e", "dbsplit_env_password_key=DB_USER"], "check DB_USER / DB_PASSWORD in .env"),
+    ("wrong project directory", ["-e", "dbsplit_project_dir=/srv/nope"], "/srv/nope/docker-compose.yml is missing"),
+    ("wrong network", ["-e", "dbsplit_network=yemma-netwrk"], "network yemma-netwrk does not exist"),
+    ("missing dump file (Option A)", extra({"dbsplit_source": DUMP_SOURCE}), "dump file /srv/yemma/nope.dump not found on the host"),
+    # --- the state of the migration ------------------------------------------------------
+    ("a phase whose prerequisites never ran", ["--tags", "transfer"], "phase transfer needs backup, provision first"),
+]
+
+
+@pytest.fixture(scope="module")
+def platform():
+    sandbox("down")
+    sandbox("up", "--size-mb", "10")
+    yield
+    sandbox("down")
+
+
+@pytest.mark.parametrize("args, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_with_its_fix_before_any_change(platform, args, expected):
+    limit = [] if "-l" in args or args == [] else ["-l", "sandbox"]
+    before = platform_snapshot(STATE_DIR)
+    result = ansible_playbook("migrate.yml", *limit, *args)
+    after = platform_snapshot(STATE_DIR)
+    said = " ".join(result.stdout.split())  # the YAML output is folded at its width
+    assert result.returncode != 0, said[-3000:]
+    assert expected in said, said[-5000:]
+    assert "nothing was changed" in said.lower(), said[-3000:]
+    for key in before:
+        assert after[key] == before[key], key
