@@ -1,0 +1,149 @@
+"""The fail-safe: a run that fails between the stop and the cutover puts the platform back
+on the monolith (thawed, the old services started and healthy, every row as before, the new
+databases left for inspection), reports what failed and the downtime, and releases the lock.
+
+Each test starts from a fresh sandbox, makes one phase fail in a way production can, and
+checks the platform from outside the tool. The downtime each return cost is printed.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+
+from sandbox import (BACKEND, GROUP_VARS, MAP, ROOT, ansible_playbook, container_ip, health, http_json, psql, run,
+                     sandbox, table_digests)
+
+STATE_DIR = "/var/backups/yemma-dbsplit"
+TABLES = [t for ts in MAP.values() for t in ts]
+UP_TO_PROVISION = "preflight,plan,stop,backup,provision"
+
+
+@pytest.fixture
+def platform():
+    sandbox("down")
+    sandbox("up", "--size-mb", "10")
+    yield table_digests("yemma-postgres", "yemma_db", TABLES)
+    sandbox("down")
+
+
+def migrate(*args):
+    return ansible_playbook("migrate.yml", "-l", "sandbox", *args)
+
+
+def ok(result):
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+
+
+def assert_back_on_the_monolith(result, rows_before, phase):
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0, said[-3000:]
+    assert f"phase {phase} failed" in said and "The platform is back on the monolith" in said, said[-6000:]
+    downtime = float(said.split("after ")[-1].split(" s of write downtime")[0])
+    print(f"\nfail-safe in {phase}: write downtime {downtime} s")
+    # Every row as before, the monolith writable, the old services healthy on it.
+    assert table_digests("yemma-postgres", "yemma_db", TABLES) == rows_before
+    (frozen,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
+    assert frozen == "off"
+    for service in BACKEND:
+        assert health(f"yemma-{service}") == "healthy", service
+    base = f"http://{container_ip('yemma-auth')}:8000"
+    assert (http_json(base + "/info")["db_name"]) == "yemma_db"
+    assert http_json(base + "/items", method="POST", body={}, status=201)
+    assert not os.path.exists(STATE_DIR + ".lock")
+    # The report says what failed and what was put back.
+    report = max(glob.glob(os.path.join(ROOT, "reports", "*-yemma-sandbox-*", "report.md")), key=os.path.getmtime)
+    with open(report) as stream:
+        text = stream.read()
+    assert f"FAILED in phase {phase}: the platform is back on the monolith" in text and "Put back:" in text
+    return downtime
+
+
+def test_a_full_disk_during_the_backup(platform):
+    mount = "/mnt/dbsplit-full"
+    state_dir = f"{mount}/yemma-dbsplit"
+    os.makedirs(mount, exist_ok=True)
+    run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mount])
+    try:
+        ok(migrate("--tags", "preflight,plan,stop", "-e", f"dbsplit_state_dir={state_dir}"))
+        # The disk fills up after the checks (another process, logs): 200 KB are left.
+        free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+        run(["fallocate", "-l", str(free - 200 * 1024), f"{mount}/filler"])
+        failed = migrate("--tags", "backup", "-e", f"dbsplit_state_dir={state_dir}")
+        assert "No space left on device" in failed.stdout, failed.stdout[-4000:]
+        assert_back_on_the_monolith(failed, platform, "backup")
+    finally:
+        run(["umount", mount], check=False)
+
+
+def test_a_target_killed_during_the_transfer(platform):
+    ok(migrate("--tags", UP_TO_PROVISION))
+    events = subprocess.Popen(["docker", "events", "--filter", "type=container", "--filter", "event=start",
+                               "--filter", "label=yemma-dbsplit", "--format", "{{.Actor.Attributes.name}}"],
+                              stdout=subprocess.PIPE, text=True)
+    killed = []
+
+    def kill_the_first_restored_target():
+        for name in events.stdout:
+            name = name.strip()
+            if not name.startswith("yemma-dbsplit-restore-"):
+                continue
+            if run(["docker", "pause", name], check=False).returncode != 0:
+                continue  # it ended already: a pg_restore --list step
+            args = run(["docker", "inspect", "--format", "{{json .Args}}", name], check=False).stdout
+            if "--use-list" in args:
+                database = name.removeprefix("yemma-dbsplit-restore-")
+                container = next(s["endpoint"]["container"] for s in GROUP_VARS["dbsplit_services"].values()
+                                 if s["endpoint"]["database"] == database)
+                run(["docker", "kill", container])
+                killed.append(container)
+            run(["docker", "unpause", name], check=False)
+            if killed:
+                return
+
+    watcher = threading.Thread(target=kill_the_first_restored_target, daemon=True)
+    watcher.start()
+    try:
+        failed = migrate("--tags", "transfer")
+    finally:
+        events.terminate()
+    assert killed, failed.stdout[-4000:]
+    assert_back_on_the_monolith(failed, platform, "transfer")
+    assert health(killed[0]) == "stopped"  # left as it is, for inspection
+
+
+def test_a_corrupt_backup_stays_down_when_asked_then_returns(platform):
+    ok(migrate("--tags", UP_TO_PROVISION))
+    with open(os.path.join(STATE_DIR, "state.json")) as stream:
+        archive = json.load(stream)["steps"]["backup"]["result"]["manifest"]["archive"]
+    with open(archive, "r+b") as stream:
+        stream.seek(4096)
+        stream.write(b"corrupted")
+    # The operator wants to investigate with the platform down.
+    stayed = migrate("--tags", "transfer", "-e", "dbsplit_on_failure=stay")
+    assert stayed.returncode != 0 and "does not match its recorded checksum" in stayed.stdout, stayed.stdout[-4000:]
+    assert "back on the monolith" not in stayed.stdout
+    assert health("yemma-auth") == "stopped"
+    (frozen,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
+    assert frozen == "on"
+    assert_back_on_the_monolith(migrate("--tags", "transfer"), platform, "transfer")
+
+
+def test_an_alembic_command_that_fails(platform):
+    services = json.loads(json.dumps(GROUP_VARS["dbsplit_services"]))
+    services["candidate"]["alembic"]["args"] = ["-c", "/app/no-such-alembic.ini"]
+    failed = migrate("-e", json.dumps({"dbsplit_services": services}))
+    assert_back_on_the_monolith(failed, platform, "alembic")
+
+
+def test_verify_finds_a_difference(platform):
+    ok(migrate("--tags", UP_TO_PROVISION + ",transfer,alembic"))
+    # A value the source does not have appears in a target before the verification (same row count).
+    psql("yemma-postgres-payment", "payment_db",
+         "UPDATE quotas SET max_offers = max_offers + 1 WHERE id = (SELECT min(id) FROM quotas)")
+    failed = migrate()
+    assert "public.quotas" in failed.stdout, failed.stdout[-4000:]
+    assert_back_on_the_monolith(failed, platform, "verify")
