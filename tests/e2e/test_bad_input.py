@@ -35,7 +35,7 @@ DUMP_SOURCE = {"dump_file": "/srv/yemma/nope.dump", "database": "yemma_db", "too
 CASES = [
     # --- the environment ------------------------------------------------------------
     ("no environment named", [], "a run targets exactly one environment, named with -l"),
-    ("two environments", ["-l", "sandbox,staging"], "targets yemma-sandbox, yemma-staging"),
+    ("two environments", ["-l", "sandbox,staging"], "(environments: staging, sandbox)"),
     # --- the map's shape --------------------------------------------------------------
     ("endpoint without database", extra(services_with(lambda s: s["auth"]["endpoint"].pop("database"))),
      "dbsplit_services.auth.endpoint has no database: add database:"),
@@ -66,7 +66,7 @@ CASES = [
     ("unknown backend service", extra({"dbsplit_backend_services": ["auth", "billing"]}),
      "dbsplit_backend_services names billing, not a service of the monolith compose file"),
     ("misspelt table", extra(services_with(lambda s: s["auth"]["tables"].__setitem__(0, "userz"))),
-     "maps table 'public.userz', which does not exist in the source (did you mean 'public.users'?)"),
+     "maps table 'userz', which does not exist in the source (did you mean 'public.users'?)"),
     ("table mapped twice", extra(services_with(lambda s: s["company"]["tables"].append("users"))),
      "table 'public.users' is mapped to both 'auth' and 'company'"),
     ("unmapped table", extra(services_with(lambda s: s["payment"]["tables"].remove("quotas"))),
@@ -84,7 +84,7 @@ CASES = [
     ("wrong network", ["-e", "dbsplit_network=yemma-netwrk"], "network yemma-netwrk does not exist"),
     ("missing dump file (Option A)", extra({"dbsplit_source": DUMP_SOURCE}), "dump file /srv/yemma/nope.dump not found on the host"),
     # --- the state of the migration ------------------------------------------------------
-    ("a phase whose prerequisites never ran", ["--tags", "transfer"], "phase transfer needs backup, provision first"),
+    ("a phase whose prerequisites never ran", ["--tags", "transfer"], "phase transfer needs plan, backup, provision first"),
 ]
 
 
