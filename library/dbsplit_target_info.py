@@ -11,6 +11,8 @@ description:
     killed run), C(restored) (by this tool, with the plan and backup it came from),
     C(live) (services started on it at cutover) or C(foreign) (holds objects this tool
     did not restore), and what a transfer would do.
+  - A target that refuses the login (a wrong password, a missing database) is C(unreachable)
+    and refused, with the fix, so that the preflight lists it with the other problems.
   - Only reads, so it runs in check mode too.
 options:
   plan_hash:
@@ -34,7 +36,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 state:
-  description: C(empty), C(restoring), C(restored), C(live) or C(foreign).
+  description: C(empty), C(restoring), C(restored), C(live), C(foreign) or C(unreachable).
   returned: always
   type: str
 action:
@@ -61,11 +63,17 @@ def main():
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
+    params = module.params["target"]
     try:
-        with pgconn.connect(psycopg, module.params["target"]) as conn:
-            info = target.inspect(conn, module.params["target"]["tool_name"])
+        conn = pgconn.connect(psycopg, params)
+    except psycopg.OperationalError as exc:
+        module.exit_json(changed=False, state="unreachable", objects=None, plan=None, backup=None, action="refuse",
+                         problem=target.login_refused(params["login_user"], params["db"], exc))
+    try:
+        with conn:
+            info = target.inspect(conn, params["tool_name"])
     except psycopg.Error as exc:
-        module.fail_json(msg=f"cannot read target {module.params['target']['db']}: {exc}")
+        module.fail_json(msg=f"cannot read target {params['db']}: {exc}")
     action, problem = target.verdict(info, module.params["plan_hash"], module.params["backup_id"])
     module.exit_json(changed=False, state=info["state"], objects=info["objects"], plan=info["plan"],
                      backup=info["backup"], action=action, problem=problem)

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from sandbox import GROUP_VARS, ansible_playbook, platform_snapshot, sandbox
+from sandbox import GROUP_VARS, PROJECT_DIR, ansible_playbook, platform_snapshot, psql, run, sandbox
 
 STATE_DIR = "/var/backups/yemma-dbsplit"
 SERVICES = GROUP_VARS["dbsplit_services"]
@@ -108,3 +108,52 @@ def test_bad_input_is_refused_with_its_fix_before_any_change(platform, args, exp
     assert "nothing was changed" in said.lower(), said[-3000:]
     for key in before:
         assert after[key] == before[key], key
+
+
+def refused_with(expected):
+    """Run migrate.yml on the sandbox and assert it refuses with ``expected`` and changes nothing."""
+    before = platform_snapshot(STATE_DIR)
+    result = ansible_playbook("migrate.yml", "-l", "sandbox")
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0, said[-3000:]
+    assert expected in said, said[-5000:]
+    assert "nothing was changed" in said.lower(), said[-3000:]
+    assert platform_snapshot(STATE_DIR) == before
+
+
+def test_an_image_missing_from_the_host_is_refused_before_the_stop(platform):
+    # Only the tag goes: the running redis container keeps its image.
+    run(["docker", "image", "tag", "local/yemma-redis:latest", "local/yemma-redis:kept-by-test"])
+    run(["docker", "image", "rm", "local/yemma-redis:latest"])
+    try:
+        refused_with("image local/yemma-redis:latest (service redis of ")
+    finally:
+        run(["docker", "image", "tag", "local/yemma-redis:kept-by-test", "local/yemma-redis:latest"])
+        run(["docker", "image", "rm", "local/yemma-redis:kept-by-test"])
+
+
+@pytest.fixture
+def running_auth_target(platform):
+    """The auth target started ahead of the migration (an earlier attempt, a hand-made test),
+    removed with its volume afterwards."""
+    compose = ["docker", "compose", "--project-directory", PROJECT_DIR, "-p", GROUP_VARS["dbsplit_compose_project"],
+               "-f", f"{PROJECT_DIR}/{GROUP_VARS['dbsplit_compose_file']}"]
+    run([*compose, "up", "-d", "--wait", "postgres-auth"], timeout=180)
+    volumes = run(["docker", "inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}", "yemma-postgres-auth"]).stdout.split()
+    yield
+    run([*compose, "rm", "--stop", "--force", "postgres-auth"], timeout=120)
+    run(["docker", "volume", "rm", *volumes])
+
+
+def test_a_running_target_that_refuses_the_login_is_refused_with_its_fix(running_auth_target):
+    user = GROUP_VARS["dbsplit_env_user_key"]
+    with open(f"{PROJECT_DIR}/{GROUP_VARS['dbsplit_env_file']}") as stream:
+        login = dict(line.strip().split("=", 1) for line in stream if "=" in line)[user]
+    # Created with another password than the .env's (the .env changed since).
+    psql("yemma-postgres-auth", "postgres", f"ALTER ROLE \"{login}\" PASSWORD 'changed-since'")
+    refused_with(f"target auth_db refuses the login of {login} to auth_db")
+
+
+def test_a_target_that_holds_something_else_is_refused_with_its_fix(running_auth_target):
+    psql("yemma-postgres-auth", "auth_db", "CREATE TABLE handmade (id int)")
+    refused_with("target auth_db holds 1 objects that this tool did not restore: empty it")

@@ -103,3 +103,23 @@ COMPOSE_CASES = [
 def test_each_map_entry_that_compose_would_not_start_is_named(path, value, expected):
     found = compose_problems(mutate(path, value))
     assert any(expected in problem for problem in found), found
+
+
+def test_every_image_of_both_compose_files_is_listed_with_its_services():
+    images = settings.compose_images("yemma", {"new.yml": NEW_STACK, "old.yml": OLD_STACK})
+    assert "local/yemma-postgres:15" in images
+    assert {use["file"] for use in images["local/yemma-auth:latest"]} == {"new.yml", "old.yml"}
+
+
+def test_a_built_service_without_image_is_named_as_compose_names_it():
+    images = settings.compose_images("shop", {"f.yml": {"services": {"api": {"build": {"context": "."}}}}})
+    assert images == {"shop-api:latest": [{"file": "f.yml", "service": "api", "built": True}]}
+
+
+def test_a_missing_image_is_a_problem_with_the_command_that_brings_it():
+    images = settings.compose_images("yemma", {"new.yml": NEW_STACK})
+    present = [image for image in images if image != "local/yemma-redis:latest"]
+    assert settings.image_problems(images, present) == [
+        "image local/yemma-redis:latest (service redis of new.yml) is not on the host: "
+        "docker compose -f new.yml pull redis, then run again"]
+    assert settings.image_problems(images, list(images)) == []

@@ -58,3 +58,11 @@ def test_marker_of_another_tool_name_is_not_ours():
     text = target.marker_text("shop-split", "abc123", "def456", "live")
     assert target.parse_marker("yemma-dbsplit", text) is None
     assert target.parse_marker("shop-split", text) == ("abc123", "def456", "live")
+
+
+def test_a_refused_login_names_the_user_the_database_and_the_fix():
+    error = Exception('connection failed: connection to server at "172.18.0.5", port 5432 failed: '
+                      'FATAL:  password authentication failed for user "yemma"')
+    problem = target.login_refused("yemma", "auth_db", error)
+    assert problem.startswith('refuses the login of yemma to auth_db (connection failed: connection to server at')
+    assert "password authentication failed" in problem and "put those in the .env" in problem

@@ -6,8 +6,9 @@
 - ``selected_phases``: the phases a run's tags select.
 - ``phase_due``, ``run_refusals``, ``run_stage``, ``done_phases``: the progress rules of
   module_utils/state, for the plays.
-- ``settings_problems``, ``compose_problems``: the settings checked as data, and against
-  the compose files (module_utils/settings).
+- ``settings_problems``, ``compose_problems``, ``compose_images``, ``image_problems``: the
+  settings checked as data, and against the compose files and the host's images
+  (module_utils/settings).
 """
 
 import socket
@@ -66,8 +67,17 @@ def compose_problems(services, source, backend, infrastructure, project, new_sta
     return settings.compose_problems(services, source, backend, infrastructure, project, new_stack, old_stack)
 
 
+def compose_images(stacks, project):
+    return settings.compose_images(project, stacks)
+
+
+def image_problems(images, present):
+    return settings.image_problems(images, present)
+
+
 class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
                 "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases,
-                "settings_problems": settings_problems, "compose_problems": compose_problems}
+                "settings_problems": settings_problems, "compose_problems": compose_problems,
+                "compose_images": compose_images, "image_problems": image_problems}

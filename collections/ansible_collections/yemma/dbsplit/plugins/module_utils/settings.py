@@ -228,3 +228,34 @@ def compose_problems(services, source, backend, infrastructure, project, new_sta
                 found.append(f"{key} names {', '.join(map(str, missing))}, not a service of the {file_role} compose file "
                              f"(its services: {', '.join(sorted(stack.get('services', {})))}): fix the list")
     return found
+
+
+def compose_images(project, stacks):
+    """{image: [where it is used]} for every service of the compose files (``{file: docker compose
+    config JSON}``). Compose names a built service's image ``<project>-<service>``; a name
+    without a tag means ``:latest``."""
+    images = {}
+    for file, stack in stacks.items():
+        for name, service in (stack or {}).get("services", {}).items():
+            image = service.get("image") or f"{project}-{name}"
+            last = image.rsplit("/", 1)[-1]
+            if ":" not in last and "@" not in last:
+                image += ":latest"
+            images.setdefault(image, []).append({"file": file, "service": name, "built": "build" in service})
+    return images
+
+
+def image_problems(images, present):
+    """The images of ``compose_images`` not among ``present`` (the RepoTags and RepoDigests of
+    the images on the host): each with the command that puts it there before the stop, so the
+    downtime is not spent building or pulling (and does not fail on an unreachable registry)."""
+    have = set(present)
+    found = []
+    for image, uses in sorted(images.items()):
+        if image in have:
+            continue
+        use = uses[0]
+        verb = "build" if use["built"] else "pull"
+        found.append(f"image {image} (service {use['service']} of {use['file']}) is not on the host: "
+                     f"docker compose -f {use['file']} {verb} {use['service']}, then run again")
+    return found

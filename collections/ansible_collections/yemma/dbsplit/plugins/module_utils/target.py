@@ -50,6 +50,14 @@ def inspect(conn, tool):
     return {"state": "empty" if objects == 0 else "foreign", "plan": None, "backup": None, "objects": objects}
 
 
+def login_refused(user, database, error):
+    """The problem of a running target that refuses the login, with the fix."""
+    reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    return (f"refuses the login of {user} to {database} ({reason}): a running database keeps the user and password "
+            "it was created with, so put those in the .env (or the map entry's endpoint), or, if it holds nothing, "
+            "remove its container and volume")
+
+
 def verdict(info, plan_hash, backup_id):
     """What a transfer must do with a target: restore, rebuild, keep, or refuse (with why)."""
     state = info["state"]
