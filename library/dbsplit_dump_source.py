@@ -114,10 +114,10 @@ def main():
     p = module.params
     try:
         if p["state"] == "absent":
-            exists = dumpsource.inspect(p["container"]) is not None
-            if exists and not module.check_mode:
-                dumpsource.remove(p["container"])
-            module.exit_json(changed=exists)
+            info = dumpsource.ours(p["tool_name"], p["container"])
+            if info is not None and not module.check_mode:
+                dumpsource.remove(p["tool_name"], p["container"])
+            module.exit_json(changed=info is not None)
         if not os.path.isfile(p["dump_file"]):
             module.fail_json(msg=f"dump file {p['dump_file']} not found on the host: copy the archive there "
                                  "(pg_dump --format custom) or fix dbsplit_source.dump_file")

@@ -118,3 +118,23 @@ def platform_snapshot(state_dir):
                           "ON s.setdatabase = d.oid AND s.setrole = 0 ORDER BY 1"),
         "rows": table_digests("yemma-postgres", "yemma_db", tables),
     }
+
+
+def assert_secret_kept(secret, result, state_dir, env_copy=".env"):
+    """``secret`` (bytes) is in no output of ``result``, no file of ``state_dir`` but the .env
+    copy rollback restores, and no report; the state dir's files are readable by their owner
+    only (0600, directories 0700)."""
+    assert secret.decode() not in result.stdout + result.stderr, "the password reached the output"
+    for root in (state_dir, os.path.join(ROOT, "reports")):
+        for directory, dirs, files in os.walk(root):
+            for name in files:
+                path = os.path.join(directory, name)
+                if name != env_copy:
+                    with open(path, "rb") as stream:
+                        assert secret not in stream.read(), f"the password is in {path}"
+                if root == state_dir:
+                    assert os.stat(path).st_mode & 0o077 == 0, f"{path} is readable by others"
+            if root == state_dir:
+                for name in dirs:
+                    assert os.stat(os.path.join(directory, name)).st_mode & 0o077 == 0, f"{directory}/{name} is open to others"
+

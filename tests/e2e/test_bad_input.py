@@ -7,12 +7,14 @@ files, database settings, the lock, every row of the monolith). They share one s
 a case that changed something fails, and the next case's snapshot starts from the truth.
 """
 
+import contextlib
 import copy
 import json
+import os
 
 import pytest
 
-from sandbox import GROUP_VARS, PROJECT_DIR, ansible_playbook, platform_snapshot, psql, run, sandbox
+from sandbox import GROUP_VARS, PROJECT_DIR, ansible_playbook, assert_secret_kept, platform_snapshot, psql, run, sandbox
 
 STATE_DIR = "/var/backups/yemma-dbsplit"
 SERVICES = GROUP_VARS["dbsplit_services"]
@@ -83,6 +85,10 @@ CASES = [
     ("wrong project directory", ["-e", "dbsplit_project_dir=/srv/nope"], "/srv/nope/docker-compose.yml is missing"),
     ("wrong network", ["-e", "dbsplit_network=yemma-netwrk"], "network yemma-netwrk does not exist"),
     ("missing dump file (Option A)", extra({"dbsplit_source": DUMP_SOURCE}), "dump file /srv/yemma/nope.dump not found on the host"),
+    ("scratch server named as the source", extra({"dbsplit_source": dict(DUMP_SOURCE, scratch_container="yemma-postgres")}),
+     "dbsplit_source.scratch_container 'yemma-postgres' is a container of the platform"),
+    ("a password in the map", extra(services_with(lambda s: s["auth"]["endpoint"].update(password="in-git-now"))),
+     "dbsplit_services.auth.endpoint has password: the credentials come from the .env only"),
     # --- the state of the migration ------------------------------------------------------
     ("a phase whose prerequisites never ran", ["--tags", "transfer"], "phase transfer needs plan, backup, provision first"),
 ]
@@ -110,15 +116,57 @@ def test_bad_input_is_refused_with_its_fix_before_any_change(platform, args, exp
         assert after[key] == before[key], key
 
 
-def refused_with(expected):
+def refused_with(expected, *args):
     """Run migrate.yml on the sandbox and assert it refuses with ``expected`` and changes nothing."""
     before = platform_snapshot(STATE_DIR)
-    result = ansible_playbook("migrate.yml", "-l", "sandbox")
+    result = ansible_playbook("migrate.yml", "-l", "sandbox", *args)
     said = " ".join(result.stdout.split())
     assert result.returncode != 0, said[-3000:]
     assert expected in said, said[-5000:]
     assert "nothing was changed" in said.lower(), said[-3000:]
     assert platform_snapshot(STATE_DIR) == before
+    return result
+
+
+@contextlib.contextmanager
+def edited(name, old, new):
+    """A file of the platform's project directory with ``old`` replaced by ``new``, restored afterwards."""
+    path = os.path.join(PROJECT_DIR, name)
+    with open(path) as stream:
+        original = stream.read()
+    assert old in original, f"{old!r} not in {path}"
+    with open(path, "w") as stream:
+        stream.write(original.replace(old, new, 1))
+    try:
+        yield
+    finally:
+        with open(path, "w") as stream:
+            stream.write(original)
+
+
+def test_a_wrong_password_in_the_env_is_refused_and_never_printed_even_at_vvv(platform):
+    with edited(".env", "DB_PASSWORD=", "DB_PASSWORD=Wrong-Secret-4711-"):
+        result = refused_with("check DB_USER / DB_PASSWORD in .env", "--check", "-vvv")
+    assert_secret_kept(b"Wrong-Secret-4711-", result, STATE_DIR)
+
+
+def test_a_service_the_new_compose_file_points_at_another_database_is_refused(platform):
+    with edited(GROUP_VARS["dbsplit_compose_file"], "DB_HOST: postgres-auth\n      DB_NAME: auth_db",
+                "DB_HOST: postgres-company\n      DB_NAME: company_db"):
+        refused_with("compose service auth in docker-compose.yml connects to DB_HOST=postgres-company DB_NAME=company_db, "
+                     "but the map restores its tables into auth_db on postgres-auth / yemma-postgres-auth")
+
+
+def test_a_filesystem_too_small_for_a_target_is_refused_with_the_figures(platform):
+    mount = "/mnt/dbsplit-small"
+    os.makedirs(mount, exist_ok=True)
+    run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mount])
+    try:
+        with edited(GROUP_VARS["dbsplit_compose_file"], "- postgres_auth_data:/var/lib/postgresql/data",
+                    f"- {mount}:/var/lib/postgresql/data"):
+            refused_with(f"the filesystem at {mount} has 16.0 MB free but the run writes about")
+    finally:
+        run(["umount", mount], check=False)
 
 
 def test_an_image_missing_from_the_host_is_refused_before_the_stop(platform):

@@ -9,13 +9,14 @@ checks the platform from outside the tool. The downtime each return cost is prin
 import glob
 import json
 import os
+import re
 import subprocess
 import threading
 
 import pytest
 
-from sandbox import (BACKEND, GROUP_VARS, MAP, ROOT, ansible_playbook, container_ip, health, http_json, psql, run,
-                     sandbox, table_digests)
+from sandbox import (BACKEND, GROUP_VARS, MAP, PROJECT_DIR, ROOT, ansible_playbook, assert_secret_kept, container_ip, health,
+                     http_json, psql, run, sandbox, table_digests)
 
 STATE_DIR = "/var/backups/yemma-dbsplit"
 TABLES = [t for ts in MAP.values() for t in ts]
@@ -42,7 +43,7 @@ def assert_back_on_the_monolith(result, rows_before, phase):
     said = " ".join(result.stdout.split())
     assert result.returncode != 0, said[-3000:]
     assert f"phase {phase} failed" in said and "The platform is back on the monolith" in said, said[-6000:]
-    downtime = float(said.split("after ")[-1].split(" s of write downtime")[0])
+    downtime = float(re.findall(r"after ([0-9.]+) s of write downtime", said)[-1])
     print(f"\nfail-safe in {phase}: write downtime {downtime} s")
     # Every row as before, the monolith writable, the old services healthy on it.
     assert table_digests("yemma-postgres", "yemma_db", TABLES) == rows_before
@@ -147,3 +148,42 @@ def test_verify_finds_a_difference(platform):
     failed = migrate()
     assert "public.quotas" in failed.stdout, failed.stdout[-4000:]
     assert_back_on_the_monolith(failed, platform, "verify")
+
+
+def progress():
+    with open(os.path.join(STATE_DIR, "state.json")) as stream:
+        return json.load(stream)["steps"]
+
+
+def test_a_target_stopped_between_transfer_and_verify_fails_before_any_service_starts(platform):
+    ok(migrate("--tags", UP_TO_PROVISION + ",transfer,alembic"))
+    run(["docker", "stop", "yemma-postgres-auth"])
+    failed = migrate()
+    said = " ".join(failed.stdout.split())
+    assert "target database(s) auth_db not running" in said, said[-4000:]
+    assert_back_on_the_monolith(failed, platform, "verify")
+    assert "cutover" not in progress()  # no service ever started on a new database
+
+
+def test_a_write_through_the_freeze_is_caught_before_the_cutover(platform):
+    ok(migrate("--tags", UP_TO_PROVISION + ",transfer,alembic,verify"))
+    update = "UPDATE quotas SET max_offers = max_offers + 1 WHERE id = (SELECT min(id) FROM quotas)"
+    psql_argv = ["docker", "exec", "yemma-postgres", "psql", "-X", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", "yemma_db"]
+    # A session as it connects is refused by the freeze...
+    refused = run([*psql_argv, "-c", update], check=False)
+    assert refused.returncode != 0 and "read-only transaction" in refused.stderr, refused.stderr
+    # ...but one that turns read-only off for itself writes (the services' role is a superuser).
+    run([*psql_argv, "-c", "SET default_transaction_read_only = off", "-c", update])
+    with_the_write = table_digests("yemma-postgres", "yemma_db", TABLES)
+    assert with_the_write != platform
+    # At -vvv, which must not print the password either.
+    failed = migrate("-vvv")
+    said = " ".join(failed.stdout.split())
+    assert "rows of yemma_db changed since the backup" in said and "public.quotas: updated" in said, said[-6000:]
+    assert "cutover" not in progress()
+    # The write is kept: the platform is back on the monolith, which holds it.
+    assert_back_on_the_monolith(failed, with_the_write, "cutover")
+    password = run(["sed", "-n", "s/^DB_PASSWORD=//p", os.path.join(PROJECT_DIR, ".env")]).stdout.strip().encode()
+    assert password
+    assert_secret_kept(password, failed, STATE_DIR)
+

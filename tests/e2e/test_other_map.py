@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from sandbox import ROOT, ansible_playbook, psql, run, table_digests
+from sandbox import ROOT, ansible_playbook, assert_secret_kept, psql, run, table_digests
 
 SHOP = os.path.join(ROOT, "tests", "e2e", "shop")
 PROJECT_DIR = "/srv/shop"
@@ -67,9 +67,10 @@ def pg(container, database, sql):
 
 def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
     monkeypatch.setattr("sandbox.psql", pg)  # shop's role is not "postgres"
-    result = ansible_playbook("migrate.yml", *INVENTORIES)
+    # At -vvv: the password must not reach the output, the state or the reports at any verbosity.
+    result = ansible_playbook("migrate.yml", *INVENTORIES, "-vvv")
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
-    assert "shop-Sandbox-pw-7" not in result.stdout + result.stderr
+    assert_secret_kept(b"shop-Sandbox-pw-7", result, STATE_DIR)
     assert "drops foreign key order_lines_product_id_fkey on sales.order_lines -> catalog.products" in result.stdout
 
     source = table_digests("shop-postgres", "shop_db", CATALOG + SALES, excluded={})

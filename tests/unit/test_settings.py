@@ -123,3 +123,61 @@ def test_a_missing_image_is_a_problem_with_the_command_that_brings_it():
         "image local/yemma-redis:latest (service redis of new.yml) is not on the host: "
         "docker compose -f new.yml pull redis, then run again"]
     assert settings.image_problems(images, list(images)) == []
+
+
+@pytest.mark.parametrize("key", ["password", "user"])
+def test_credentials_in_the_map_are_refused_the_env_holds_them(key):
+    found = settings.problems(mutate(("dbsplit_services", "auth", "endpoint", key), "s3cret"))
+    assert any(f"dbsplit_services.auth.endpoint has {key}: the credentials come from the .env only" in p for p in found)
+    assert not any("s3cret" in p for p in found)
+
+
+def test_a_scratch_server_named_as_a_platform_container_is_refused():
+    dump_source = {"dump_file": "/srv/yemma/full.dump", "database": "yemma_db", "tools_image": "local/yemma-postgres:15"}
+    on_target = settings.problems(mutate(("dbsplit_source",), dict(dump_source, scratch_container="yemma-postgres-auth")))
+    assert any("scratch_container 'yemma-postgres-auth' is a container of the platform" in p for p in on_target)
+    on_monolith = compose_problems(mutate(("dbsplit_source",), dict(dump_source, scratch_container="yemma-postgres")))
+    assert any("scratch_container 'yemma-postgres' is a container of the platform" in p for p in on_monolith)
+    assert compose_problems(mutate(("dbsplit_source",), dict(dump_source, scratch_container="yemma-dbsplit-source"))) == []
+
+
+ENV_KEYS = {"host": "DB_HOST", "database": "DB_NAME", "user": "DB_USER"}
+
+
+def service_database_problems(stack):
+    return settings.service_database_problems(DEFAULTS["dbsplit_services"], stack, ENV_KEYS, "yemma", "docker-compose.yml")
+
+
+def stack_with(service, **env):
+    """The sandbox's new stack as `docker compose config` renders it with DB_USER=yemma, one
+    service's environment changed."""
+    stack = copy.deepcopy(NEW_STACK)
+    for config in stack["services"].values():
+        if "DB_USER" in config.get("environment", {}):
+            config["environment"]["DB_USER"] = "yemma"
+    stack["services"][service]["environment"].update(env)
+    return stack
+
+
+def test_the_sandbox_services_connect_where_the_map_restores():
+    assert service_database_problems(stack_with("auth")) == []
+
+
+def test_a_service_pointed_at_another_services_database_is_refused_showing_both():
+    assert service_database_problems(stack_with("auth", DB_HOST="postgres-company", DB_NAME="company_db")) == [
+        "compose service auth in docker-compose.yml connects to DB_HOST=postgres-company DB_NAME=company_db, but the map "
+        "restores its tables into auth_db on postgres-auth / yemma-postgres-auth: fix the compose file or the map"]
+
+
+def test_a_worker_pointed_at_no_target_is_refused():
+    stack = stack_with("notification-worker", DB_NAME="notifications_db")
+    found = service_database_problems(stack)
+    assert len(found) == 1 and found[0].startswith(
+        "compose service notification-worker in docker-compose.yml connects to DB_HOST=postgres-logs DB_NAME=notifications_db, "
+        "which is no target of the map")
+
+
+def test_a_service_logging_in_as_another_user_is_refused():
+    found = service_database_problems(stack_with("auth", DB_USER="auth_rw"))
+    assert found == ["compose service auth in docker-compose.yml logs in as DB_USER=auth_rw, not as the .env's user yemma "
+                     "the targets are created with: fix the compose file"]

@@ -1,5 +1,7 @@
 """Filters that turn inventory data and Docker facts into module arguments, and results into reports."""
 
+from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, verify
+
 
 def parse_env(text):
     """KEY=VALUE lines of a compose .env file into a dict (comments, blanks and quotes handled)."""
@@ -37,8 +39,7 @@ def resolve_endpoint(endpoint, infos, network, user, password, tool_name):
     ``infos`` maps container name -> docker_container_info result. A container endpoint is
     reached from the host at its IP on ``network``, and by the tools container by name.
     """
-    credentials = {"login_user": endpoint.get("user", user), "login_password": endpoint.get("password", password),
-                   "tool_name": tool_name}
+    credentials = {"login_user": user, "login_password": password, "tool_name": tool_name}
     if "container" in endpoint:
         info = infos.get(endpoint["container"]) or {}
         container = info.get("container") or {}
@@ -157,6 +158,18 @@ def restore_lines(restored):
     return lines
 
 
+def proof_gaps(plan, backup_id, proof):
+    return verify.proof_gaps(plan, backup_id, proof)
+
+
+def disk_needs(plan, targets_to_fill, stack, services, docker_root, backup_path, backup_bytes, factor, base_bytes):
+    return disk.needs(plan, targets_to_fill, stack, services, docker_root, backup_path, backup_bytes, factor, base_bytes)
+
+
+def disk_problems(needs, df_results):
+    return disk.problems(needs, disk.measured(df_results))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -170,4 +183,7 @@ class FilterModule:
             "verified_tables": verified_tables,
             "restore_figures": restore_figures,
             "restore_lines": restore_lines,
+            "proof_gaps": proof_gaps,
+            "disk_needs": disk_needs,
+            "disk_problems": disk_problems,
         }

@@ -6,9 +6,9 @@
 - ``selected_phases``: the phases a run's tags select.
 - ``phase_due``, ``run_refusals``, ``run_stage``, ``done_phases``: the progress rules of
   module_utils/state, for the plays.
-- ``settings_problems``, ``compose_problems``, ``compose_images``, ``image_problems``: the
-  settings checked as data, and against the compose files and the host's images
-  (module_utils/settings).
+- ``settings_problems``, ``compose_problems``, ``service_database_problems``,
+  ``compose_images``, ``image_problems``: the settings checked as data, and against the
+  compose files and the host's images (module_utils/settings).
 """
 
 import socket
@@ -67,6 +67,10 @@ def compose_problems(services, source, backend, infrastructure, project, new_sta
     return settings.compose_problems(services, source, backend, infrastructure, project, new_stack, old_stack)
 
 
+def service_database_problems(services, stack, env_keys, user, compose_file):
+    return settings.service_database_problems(services, stack, env_keys, user, compose_file)
+
+
 def compose_images(stacks, project):
     return settings.compose_images(project, stacks)
 
@@ -80,4 +84,4 @@ class FilterModule:
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
                 "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases,
                 "settings_problems": settings_problems, "compose_problems": compose_problems,
-                "compose_images": compose_images, "image_problems": image_problems}
+                "service_database_problems": service_database_problems, "compose_images": compose_images, "image_problems": image_problems}

@@ -23,6 +23,12 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+def write_private(path, text):
+    """Write ``text`` to a file only its owner can read (the backup's companions name every table)."""
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as stream:
+        stream.write(text)
+
+
 def paths(directory, database):
     archive = os.path.join(directory, f"{database}.dump")
     return archive, archive + ".partial", os.path.join(directory, f"{database}.manifest.json")
@@ -52,6 +58,8 @@ def take(runtime, password, database, directory, compress_level, server_version)
                       "--file", f"/backup/{name}"],
                      name=f"{runtime['tool']}-backup-{database}", mounts=[(directory, "/backup", "rw")])
     seconds = time.monotonic() - started
+    # Every user's rows and password hashes: readable by its owner only, whatever pg_dump's umask.
+    os.chmod(partial, 0o600)
     checksum = sha256_file(partial)
     with open(partial, "rb+") as stream:
         os.fsync(stream.fileno())
@@ -66,7 +74,6 @@ def take(runtime, password, database, directory, compress_level, server_version)
         "server_version": server_version,
         "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    with open(manifest_path + ".partial", "w") as stream:
-        json.dump(manifest, stream, indent=2)
+    write_private(manifest_path + ".partial", json.dumps(manifest, indent=2))
     os.rename(manifest_path + ".partial", manifest_path)
     return manifest

@@ -11,7 +11,8 @@ SYSTEM_SCHEMAS_SQL = "('pg_catalog', 'information_schema')"
 
 RELATIONS_SQL = f"""
 SELECT c.oid, n.nspname, c.relname, c.relkind,
-       (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition) AS parent
+       (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition) AS parent,
+       pg_total_relation_size(c.oid) AS bytes
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
@@ -73,8 +74,8 @@ def read_catalog(conn):
     with conn.cursor() as cur:
         cur.execute(RELATIONS_SQL)
         relations = [
-            {"oid": oid, "schema": schema, "name": name, "kind": kind, "parent": parent}
-            for oid, schema, name, kind, parent in cur.fetchall()
+            {"oid": oid, "schema": schema, "name": name, "kind": kind, "parent": parent, "bytes": size}
+            for oid, schema, name, kind, parent, size in cur.fetchall()
         ]
         cur.execute(DEPENDS_SQL)
         edges = [list(row) for row in cur.fetchall()]

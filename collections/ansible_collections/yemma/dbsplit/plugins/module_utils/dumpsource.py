@@ -27,8 +27,19 @@ def inspect(name):
     return json.loads(result.stdout)[0] if result.returncode == 0 else None
 
 
-def remove(name):
-    if inspect(name) is None:
+def ours(tool, name):
+    """The scratch server's ``inspect``, None when absent; a container of that name that this
+    tool did not start (no label ``tool``) is refused, so that a scratch_container set to a
+    platform container's name never removes it."""
+    info = inspect(name)
+    if info is not None and tool not in ((info.get("Config") or {}).get("Labels") or {}):
+        raise pgtools.ToolError(f"container {name} exists and is not a scratch server of {tool} (it has no label {tool}): "
+                                "it is left alone; set dbsplit_source.scratch_container to a name of its own")
+    return info
+
+
+def remove(tool, name):
+    if ours(tool, name) is None:
         return False
     pgtools.run_command(["docker", "rm", "--force", "--volumes", name])
     return True
@@ -67,7 +78,7 @@ def wait_ready(name, user, database, timeout):
 
 def load(tool, name, image, network, user, password, database, archive, sha256, jobs, timeout=300):
     """Start a fresh scratch server and restore the whole archive into it; return seconds."""
-    remove(name)
+    remove(tool, name)
     env = dict(os.environ, POSTGRES_PASSWORD=password)
     argv = ["docker", "run", "--detach", "--name", name, "--label", tool, "--label", f"{LABEL_SHA.format(tool=tool)}={sha256}",
             "--network", network, "-e", f"POSTGRES_USER={user}", "-e", "POSTGRES_PASSWORD",

@@ -169,6 +169,8 @@ def plan_target(catalog, target, owner):
             roots.append(_key("pg_class", child))
         tables.append(entry)
     in_target = set(roots)
+    # On disk in the source (with indexes and TOAST): what the target's volume must take.
+    size = sum(catalog.relations[int(key.split(":")[1])].get("bytes", 0) for key in roots)
 
     included, dropped_fks, problems = set(), [], []
     queue = list(roots)
@@ -211,6 +213,7 @@ def plan_target(catalog, target, owner):
         "endpoint": target["endpoint"],
         "services": sorted(target["services"]),
         "tables": tables,
+        "bytes": size,
         "needs": {label: sorted(set(names)) for label, names in sorted(needed.items())},
         "dropped_foreign_keys": sorted(dropped_fks, key=lambda fk: (fk["table"], fk["constraint"])),
         # What the transfer selects from the backup's TOC and the verify phase compares.

@@ -45,8 +45,7 @@ def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, 
                                name=container_name(runtime["tool"], database), mounts=mounts)
     selected, entries = toc.filter_listing(listing, target_plan["objects"])
     os.makedirs(work_dir, mode=0o700, exist_ok=True)
-    with open(os.path.join(work_dir, f"{database}.list"), "w") as stream:
-        stream.write(selected)
+    backup.write_private(os.path.join(work_dir, f"{database}.list"), selected)
     if rebuild:
         target.reset(conn)
     target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restoring")

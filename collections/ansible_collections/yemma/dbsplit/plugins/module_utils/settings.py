@@ -7,8 +7,10 @@ them at once, before the lock is taken and before any change. What only the host
 
 import re
 
+# No user or password: the credentials live in the .env only (dbsplit_env_*_key), never in the map.
 ENDPOINT_KEYS = {"container", "compose_service", "database", "host", "port", "tools_image", "tools_network",
-                 "memory_limit", "user", "password"}
+                 "memory_limit"}
+SECRET_KEYS = {"user", "password"}
 SOURCE_KEYS = {"container", "compose_service", "database", "dump_file", "tools_image", "scratch_container",
                "host", "port", "tools_network"}
 SERVICE_KEYS = {"tables", "endpoint", "alembic"}
@@ -26,6 +28,13 @@ INTEGERS = {
     "dbsplit_restore_timeout": (60, 7 * 86400, "seconds a restore may take"),
     "dbsplit_wait_timeout": (10, 3600, "seconds to wait for containers"),
     "dbsplit_memory_warning_percent": (1, 100, "percent of RAM"),
+    "dbsplit_target_base_mb": (0, 1 << 20, "MB of an empty cluster"),
+}
+# Multiples of a size (disk space estimates): (lowest, highest).
+FACTORS = {
+    "dbsplit_backup_space_factor": (0.1, 20),
+    "dbsplit_target_space_factor": (1, 20),
+    "dbsplit_dump_expansion_factor": (1, 50),
 }
 STRINGS = ("dbsplit_project_dir", "dbsplit_compose_file", "dbsplit_monolith_compose_file", "dbsplit_compose_project",
            "dbsplit_env_file", "dbsplit_env_user_key", "dbsplit_env_password_key", "dbsplit_network",
@@ -38,6 +47,16 @@ def _is_int(value):
     if isinstance(value, int):
         return True
     return isinstance(value, str) and value.strip().lstrip("-").isdigit()
+
+
+def _is_number(value):
+    if isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _unknown(keys, known, where, fix):
@@ -63,7 +82,10 @@ def endpoint_problems(endpoint, where, keys=ENDPOINT_KEYS):
     if not isinstance(endpoint, dict):
         return [f"{where} must be a mapping such as {{container: ..., database: ..., compose_service: ...}} "
                 f"or {{host: ..., port: 5432, database: ..., tools_image: ...}} (got {endpoint!r})"]
-    problems = _unknown(endpoint, keys, where, "fix the spelling")
+    problems = [f"{where} has {key}: the credentials come from the .env only (dbsplit_env_user_key, "
+                f"dbsplit_env_password_key), never from the map (group_vars are no place for a password): remove it"
+                for key in sorted(SECRET_KEYS & set(endpoint))]
+    problems += _unknown(set(endpoint) - SECRET_KEYS, keys, where, "fix the spelling")
     if "database" not in endpoint:
         problems.append(f"{where} has no database: add database: <name of the database>")
     else:
@@ -130,7 +152,7 @@ def service_problems(name, spec):
 
 def map_problems(services, source):
     """Problems across services: one endpoint per target database, one compose service per
-    container, no target on the source's server."""
+    container, no target on the source's server, no target's container as Option A's scratch."""
     problems = []
     by_database = {}
     for name, spec in services.items():
@@ -155,7 +177,15 @@ def map_problems(services, source):
     if isinstance(source, dict) and source.get("container") in containers:
         problems.append(f"container {source['container']} is both the source and a target's server: rollback stops "
                         "the targets' servers, so each target needs its own container")
+    scratch = source.get("scratch_container") if isinstance(source, dict) else None
+    if scratch in containers:
+        problems.append(scratch_problem(scratch))
     return problems
+
+
+def scratch_problem(scratch):
+    return (f"dbsplit_source.scratch_container {scratch!r} is a container of the platform: the scratch server is "
+            "removed after the run, so give it a name of its own (e.g. yemma-dbsplit-source)")
 
 
 def problems(settings):
@@ -167,6 +197,9 @@ def problems(settings):
     for key, (low, high, what) in INTEGERS.items():
         if key in settings and not (_is_int(settings[key]) and low <= int(settings[key]) <= high):
             found.append(f"{key} ({what}) must be a whole number from {low} to {high} (got {settings[key]!r})")
+    for key, (low, high) in FACTORS.items():
+        if key in settings and not (_is_number(settings[key]) and low <= float(settings[key]) <= high):
+            found.append(f"{key} must be a number from {low} to {high} (got {settings[key]!r})")
     if settings.get("dbsplit_on_failure", "return") not in ("return", "stay"):
         found.append(f"dbsplit_on_failure must be return (put the platform back on the monolith) or stay "
                      f"(got {settings['dbsplit_on_failure']!r})")
@@ -174,6 +207,11 @@ def problems(settings):
         value = settings.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             found.append(f"{key} must be a list of names (got {value!r})")
+    env_keys = settings.get("dbsplit_service_database_env", {"host": "", "database": "", "user": ""})
+    if not isinstance(env_keys, dict) or set(env_keys) != {"host", "database", "user"} \
+            or not all(isinstance(v, str) and v.strip() for v in env_keys.values()):
+        found.append("dbsplit_service_database_env must name the variables {host: ..., database: ..., user: ...} through "
+                     f"which a compose service names its database (got {env_keys!r})")
     source = settings.get("dbsplit_source")
     found += source_problems(source)
     services = settings.get("dbsplit_services")
@@ -216,6 +254,11 @@ def compose_problems(services, source, backend, infrastructure, project, new_sta
     for name, spec in (services or {}).items():
         if isinstance(spec, dict):
             check(spec.get("endpoint"), f"dbsplit_services.{name}.endpoint", new_stack, "new (dbsplit_compose_file)")
+    scratch = source.get("scratch_container") if isinstance(source, dict) else None
+    if scratch is not None and any(scratch == compose_container(project, name, service)
+                                   for stack in (new_stack, old_stack) if stack
+                                   for name, service in stack.get("services", {}).items()):
+        found.append(scratch_problem(scratch))
     if isinstance(source, dict) and "dump_file" not in source:
         check(source, "dbsplit_source", old_stack, "monolith (dbsplit_monolith_compose_file)")
     for key, names, stacks in (("dbsplit_backend_services", backend, (("monolith", old_stack), ("new", new_stack))),
@@ -258,4 +301,42 @@ def image_problems(images, present):
         verb = "build" if use["built"] else "pull"
         found.append(f"image {image} (service {use['service']} of {use['file']}) is not on the host: "
                      f"docker compose -f {use['file']} {verb} {use['service']}, then run again")
+    return found
+
+
+def service_database_problems(services, stack, env_keys, user, compose_file):
+    """Each service of the new compose file (``docker compose config`` JSON) that names a
+    database in its environment (``env_keys``: {host, database, user} variable names) must
+    connect where the map restores and verifies: a service of the map to its own target, any
+    other (a worker) to some target. Otherwise it would start on a database that was never
+    proven, and a create_all service would even "heal" it with empty tables."""
+    if not stack or not isinstance(services, dict):
+        return []
+    targets = {}
+    for name, spec in services.items():
+        endpoint = spec.get("endpoint") if isinstance(spec, dict) else None
+        if isinstance(endpoint, dict) and "database" in endpoint:
+            hosts = {endpoint.get(key) for key in ("compose_service", "container", "host")} - {None}
+            targets.setdefault(endpoint["database"], set()).update(hosts)
+    found = []
+    for service, config in sorted(stack.get("services", {}).items()):
+        env = config.get("environment") or {}
+        if env_keys["database"] not in env and env_keys["host"] not in env:
+            continue
+        host, database, login = env.get(env_keys["host"]), env.get(env_keys["database"]), env.get(env_keys["user"])
+        said = f"{env_keys['host']}={host} {env_keys['database']}={database}"
+        spec = services.get(service)
+        if isinstance(spec, dict) and isinstance(spec.get("endpoint"), dict):
+            expected = spec["endpoint"].get("database")
+            if database != expected or host not in targets.get(expected, set()):
+                found.append(f"compose service {service} in {compose_file} connects to {said}, but the map restores its "
+                             f"tables into {expected} on {' / '.join(sorted(targets.get(expected, set())))}: "
+                             "fix the compose file or the map")
+        elif database not in targets or host not in targets[database]:
+            found.append(f"compose service {service} in {compose_file} connects to {said}, which is no target of the map "
+                         f"(targets: {', '.join(f'{d} on {sorted(h)[0]}' for d, h in sorted(targets.items()))}): "
+                         "fix the compose file or the map")
+        if login is not None and login != user:
+            found.append(f"compose service {service} in {compose_file} logs in as {env_keys['user']}={login}, not as the "
+                         f".env's user {user} the targets are created with: fix the compose file")
     return found

@@ -63,3 +63,24 @@ def compare(psycopg, source_params, target_params, target_plan, jobs):
             if a != b:
                 differences.append(f"enum {qname}: source labels {a}, target {b}")
     return figures, differences
+
+
+def proof_gaps(plan, backup_id, proof):
+    """What the recorded proof (the verify phase's result) does not cover of the plan about to
+    be cut over: another plan or backup, a target or a table never compared. Empty means every
+    row of every target was proven equal to the source."""
+    proof = proof or {}
+    if proof.get("plan_hash") != plan["hash"] or proof.get("backup_id") != backup_id:
+        return [f"the proof on record was made for plan {proof.get('plan_hash')} and backup {proof.get('backup_id')}, "
+                f"not for plan {plan['hash']} and backup {backup_id}"]
+    gaps = []
+    verified = proof.get("tables", {})
+    for target in plan["targets"]:
+        if target["database"] not in verified:
+            gaps.append(f"target {target['database']} was never verified")
+            continue
+        compared = {figures["table"] for figures in verified[target["database"]]}
+        missing = sorted(set(planned_relations(target)[1]) - compared)
+        if missing:
+            gaps.append(f"target {target['database']}: tables {', '.join(missing)} were never compared")
+    return gaps

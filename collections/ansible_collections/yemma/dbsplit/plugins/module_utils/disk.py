@@ -1,0 +1,84 @@
+"""Free space for what the run writes: the backup, each target's data, Option A's scratch copy.
+
+Each need is a path where bytes will land; needs on one filesystem add up (the backup and the
+new volumes often share the root disk). The preflight measures each path with df and refuses,
+with the figures, when a filesystem cannot take what will land on it.
+"""
+
+# Where the postgres image keeps its data (an anonymous volume when the compose file mounts nothing there).
+PGDATA = "/var/lib/postgresql/data"
+
+
+def data_path(stack, compose_service, docker_root):
+    """The host path whose filesystem will hold a compose service's PostgreSQL data
+    (``stack``: `docker compose config --format json`). A bind mount or a local volume
+    bound to a device lands there; any other volume under Docker's data root."""
+    service = (stack or {}).get("services", {}).get(compose_service, {})
+    for mount in service.get("volumes", []):
+        if mount.get("target") != PGDATA:
+            continue
+        if mount.get("type") == "bind":
+            return mount["source"]
+        declared = (stack.get("volumes") or {}).get(mount.get("source"), {})
+        options = declared.get("driver_opts") or {}
+        if "bind" in options.get("o", "").split(",") and options.get("device"):
+            return options["device"]
+    return f"{docker_root}/volumes"
+
+
+def needs(plan, targets_to_fill, stack, services, docker_root, backup_path, backup_bytes, factor, base_bytes):
+    """[{what, path, bytes}]: the backup (``backup_bytes`` at ``backup_path``, 0 when taken)
+    and each target in ``targets_to_fill`` (database names): its tables' size in the source
+    times ``factor`` (indexes rebuilt, WAL written while restoring), plus ``base_bytes`` (an
+    empty cluster)."""
+    found = [{"what": "the backup", "path": backup_path, "bytes": int(backup_bytes)}] if backup_bytes else []
+    compose_service = {spec["endpoint"]["database"]: spec["endpoint"].get("compose_service")
+                       for spec in services.values()}
+    for target in plan["targets"]:
+        if target["database"] not in targets_to_fill or not compose_service.get(target["database"]):
+            continue
+        found.append({"what": f"target {target['database']}",
+                      "path": data_path(stack, compose_service[target["database"]], docker_root),
+                      "bytes": int(target.get("bytes", 0) * factor + base_bytes)})
+    return found
+
+
+def problems(found_needs, free):
+    """One problem per filesystem that cannot take its needs. ``free`` maps each need's path to
+    ``{"mount": ..., "avail": bytes}`` (df), or to ``{"error": ...}`` when it cannot be measured."""
+    by_mount, errors = {}, []
+    for need in found_needs:
+        measured = free.get(need["path"], {"error": "not measured"})
+        if "error" in measured:
+            errors.append(f"cannot measure the free space at {need['path']} for {need['what']}: {measured['error']}")
+            continue
+        by_mount.setdefault(measured["mount"], {"avail": measured["avail"], "needs": []})["needs"].append(need)
+    for mount, entry in sorted(by_mount.items()):
+        total = sum(n["bytes"] for n in entry["needs"])
+        if total > entry["avail"]:
+            detail = ", ".join(f"{n['what']} {human(n['bytes'])}" for n in entry["needs"])
+            errors.append(f"the filesystem at {mount} has {human(entry['avail'])} free but the run writes about "
+                          f"{human(total)} there ({detail}): free space, or move the data (dbsplit_state_dir, the "
+                          "volumes in the compose file) to a larger filesystem")
+    return errors
+
+
+def human(size):
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(size) < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def measured(df_results):
+    """{path: {"mount", "avail"} or {"error"}} from the results of `df --output=target,avail -B1 <path>`
+    run in a loop over paths (Ansible's registered ``results``)."""
+    free = {}
+    for result in df_results:
+        if result.get("rc") != 0:
+            free[result["item"]] = {"error": (result.get("stderr") or result.get("msg") or "df failed").strip()}
+            continue
+        mount, avail = result["stdout"].splitlines()[-1].rsplit(None, 1)
+        free[result["item"]] = {"mount": mount.strip(), "avail": int(avail)}
+    return free

@@ -1,0 +1,52 @@
+from ansible_collections.yemma.dbsplit.plugins.module_utils import disk
+
+STACK = {
+    "services": {
+        "postgres-auth": {"volumes": [{"type": "volume", "source": "auth_data", "target": disk.PGDATA}]},
+        "postgres-logs": {"volumes": [{"type": "bind", "source": "/mnt/fast/logs", "target": disk.PGDATA}]},
+        "postgres-docs": {"volumes": [{"type": "volume", "source": "docs_data", "target": disk.PGDATA}]},
+        "postgres-bare": {},
+    },
+    "volumes": {"auth_data": {"name": "yemma_auth_data"},
+                "docs_data": {"driver_opts": {"type": "none", "o": "bind", "device": "/mnt/docs"}}},
+}
+
+
+def test_each_kind_of_volume_lands_where_docker_puts_it():
+    assert disk.data_path(STACK, "postgres-auth", "/var/lib/docker") == "/var/lib/docker/volumes"
+    assert disk.data_path(STACK, "postgres-logs", "/var/lib/docker") == "/mnt/fast/logs"
+    assert disk.data_path(STACK, "postgres-docs", "/var/lib/docker") == "/mnt/docs"
+    assert disk.data_path(STACK, "postgres-bare", "/var/lib/docker") == "/var/lib/docker/volumes"
+
+
+PLAN = {"targets": [{"database": "auth_db", "bytes": 100 << 20}, {"database": "logs_db", "bytes": 10 << 20}]}
+SERVICES = {"auth": {"endpoint": {"database": "auth_db", "compose_service": "postgres-auth"}},
+            "audit": {"endpoint": {"database": "logs_db", "compose_service": "postgres-logs"}}}
+
+
+def test_needs_count_the_backup_and_the_targets_still_to_fill():
+    needs = disk.needs(PLAN, ["auth_db"], STACK, SERVICES, "/var/lib/docker", "/var/backups", 50 << 20, 1.5, 64 << 20)
+    assert needs == [{"what": "the backup", "path": "/var/backups", "bytes": 50 << 20},
+                     {"what": "target auth_db", "path": "/var/lib/docker/volumes", "bytes": (150 + 64) << 20}]
+
+
+def test_needs_on_one_filesystem_add_up_and_the_refusal_gives_the_figures():
+    needs = [{"what": "the backup", "path": "/var/backups", "bytes": 60 << 20},
+             {"what": "target auth_db", "path": "/var/lib/docker/volumes", "bytes": 60 << 20}]
+    one_disk = {"/var/backups": {"mount": "/", "avail": 100 << 20}, "/var/lib/docker/volumes": {"mount": "/", "avail": 100 << 20}}
+    assert disk.problems(needs, one_disk) == [
+        "the filesystem at / has 100.0 MB free but the run writes about 120.0 MB there (the backup 60.0 MB, target auth_db "
+        "60.0 MB): free space, or move the data (dbsplit_state_dir, the volumes in the compose file) to a larger filesystem"]
+    two_disks = dict(one_disk, **{"/var/lib/docker/volumes": {"mount": "/var/lib/docker", "avail": 100 << 20}})
+    assert disk.problems(needs, two_disks) == []
+
+
+def test_df_output_is_read_and_a_failure_is_a_problem():
+    free = disk.measured([
+        {"item": "/var/backups", "rc": 0, "stdout": "Mounted on          Avail\n/        1234567"},
+        {"item": "/mnt/gone", "rc": 1, "stdout": "", "stderr": "df: /mnt/gone: No such file or directory"},
+    ])
+    assert free == {"/var/backups": {"mount": "/", "avail": 1234567},
+                    "/mnt/gone": {"error": "df: /mnt/gone: No such file or directory"}}
+    assert disk.problems([{"what": "target logs_db", "path": "/mnt/gone", "bytes": 1}], free) == [
+        "cannot measure the free space at /mnt/gone for target logs_db: df: /mnt/gone: No such file or directory"]
