@@ -15,6 +15,9 @@ description:
   - Checks the map against the source, reporting mapped tables that do not exist (with the
     nearest name), tables mapped twice, C(alembic_version*) tables mapped, and source tables
     that no service claims and that are not listed as left behind.
+  - Counts the source's large objects and their size. They belong to the database, not to a
+    table, so O(large_objects_service) names the service whose database receives them; a
+    source that has some while it is unset is a problem.
   - Only reads the catalog, so it runs in check mode too.
 options:
   services:
@@ -29,6 +32,12 @@ options:
     type: list
     elements: str
     default: []
+  large_objects_service:
+    description:
+      - The service (a key of O(services)) whose target database receives all of the source's
+        large objects (C(pg_largeobject)), for instance the one whose tables hold their oids.
+      - Unset, the source must hold no large objects. Other targets receive none.
+    type: str
   fail_on_problems:
     description: Fail when the map has problems; when false, return them in RV(problems).
     type: bool
@@ -51,6 +60,7 @@ EXAMPLES = r"""
         tables: [users, roles]
         endpoint: {container: yemma-postgres-auth, database: auth_db}
     left_behind: [legacy_exports]
+    large_objects_service: auth
   register: plan
 """
 
@@ -61,7 +71,12 @@ plan:
   type: dict
   contains:
     hash: {description: Hash of what the plan moves (by name)., type: str}
-    targets: {description: One entry per target database with tables, needs and dropped_foreign_keys., type: list}
+    targets:
+      description: >-
+        One entry per target database with tables, needs, dropped_foreign_keys and large_objects
+        (C(count), C(bytes), C(note) for the target that receives them, null for the others).
+      type: list
+    source_large_objects: {description: The source's large objects (C(count), C(bytes), C(note)) and the C(service) that receives them., type: dict}
     left_behind: {description: Source tables no service receives (alembic_version* included)., type: list}
 problems:
   description: What is wrong with the map, each with its fix. Empty when the plan can run.
@@ -80,6 +95,7 @@ def main():
             source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
             services=dict(type="dict", required=True),
             left_behind=dict(type="list", elements="str", default=[]),
+            large_objects_service=dict(type="str"),
             fail_on_problems=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -88,7 +104,8 @@ def main():
     try:
         with pgconn.connect(psycopg, module.params["source"]) as conn:
             snapshot = catalog.read_catalog(conn)
-        result = plan.build_plan(snapshot, module.params["services"], module.params["left_behind"])
+        result = plan.build_plan(snapshot, module.params["services"], module.params["left_behind"],
+                                 module.params["large_objects_service"])
     except plan.MapError as exc:
         module.fail_json(msg=f"dbsplit_services is malformed: {exc}")
     except psycopg.Error as exc:

@@ -9,7 +9,8 @@ short_description: Restore one target database's share of the full backup, in pa
 description:
   - Selects from the backup's table of contents exactly the planned tables, their data and
     every object they need (see M(dbsplit_plan)), without the foreign keys that cross
-    databases, and runs C(pg_restore --use-list --jobs --exit-on-error) with the target
+    databases (and the source's large objects, if the plan gives them to this target), and
+    runs C(pg_restore --use-list --jobs --exit-on-error) with the target
     server's own client tools, in a one-off container on its network.
   - The target must be empty, or hold what an earlier run of this tool restored from the
     same plan. A target restored from the same plan and backup is kept (no change); one

@@ -13,6 +13,11 @@ description:
   - Also compares sequence values, enum labels, and each table's columns, defaults,
     indexes, constraints and triggers, except the foreign keys the plan left out because
     they cross databases (which must be absent).
+  - Compares the count and a content checksum of all large objects (each one's oid and content)
+    when the plan gives this target the source's large objects; any other target must hold none.
+    The checksum is computed from C(pg_largeobject) pages in one scan when both logins may read
+    it (superusers), else object by object with C(lo_get), which holds one whole object in the
+    server's memory at a time.
   - Fails on any difference. Only reads, so it runs in check mode too.
 options:
   target_plan:

@@ -32,3 +32,10 @@ def test_report_without_proof_lists_targets_with_no_rows():
     assert filters.restore_lines(restored) == ["pay_db: restore, 1.5 s, maintenance_work_mem 64 MB"]
     (report,) = filters.report_targets([target], {}, restored)
     assert (report["rows"], report["restore_action"], report["restore_seconds"]) == (0, "restore", 1.5)
+
+
+def test_plan_printout_names_the_target_of_the_large_objects():
+    target = {"database": "document_db", "services": ["document"], "tables": [], "needs": {},
+              "dropped_foreign_keys": [], "large_objects": {"count": 4, "bytes": 5255480, "note": None}}
+    assert filters.plan_lines(target)[-1] == "  large objects: all 4 of the source (5255480 bytes)"
+    assert filters.plan_lines(dict(target, large_objects=None)) == ["document_db <- document"]

@@ -175,3 +175,51 @@ def test_plan_hash_is_stable_across_oids(snapshot):
     changed = dict(RUNBOOK_MAP, payment=["plans", "subscriptions", "payments", "invoices"])
     assert (plan.build_plan(snapshot, services(changed), ["quotas"])["hash"]
             != plan.build_plan(snapshot, services())["hash"])
+
+
+def with_large_objects(snapshot, count=4, size=5255480):
+    changed = copy.deepcopy(snapshot)
+    changed["large_objects"] = {"count": count, "bytes": size, "note": None}
+    return changed
+
+
+def test_large_objects_without_a_service_stop_the_plan(snapshot):
+    problems = plan.build_plan(with_large_objects(snapshot), services())["problems"]
+    assert problems == ["the source holds 4 large objects (5.3 MB) that belong to no service: set "
+                        "dbsplit_large_objects_service to the service that owns them (e.g. the one whose "
+                        "tables hold their oids)"]
+
+
+def test_large_objects_of_unknown_size_are_still_counted(snapshot):
+    problems = plan.build_plan(with_large_objects(snapshot, size=None), services())["problems"]
+    assert problems and "4 large objects (size unknown)" in problems[0]
+
+
+def test_large_objects_go_to_the_named_service_only(snapshot):
+    result = plan.build_plan(with_large_objects(snapshot), services(), large_objects_service="document")
+    assert result["problems"] == []
+    assert target(result, "document_db")["large_objects"] == {"count": 4, "bytes": 5255480, "note": None}
+    assert [t["database"] for t in result["targets"] if t["large_objects"]] == ["document_db"]
+    assert result["source_large_objects"]["service"] == "document"
+
+
+def test_large_objects_service_must_be_a_service_of_the_map(snapshot):
+    for source in (snapshot, with_large_objects(snapshot)):
+        problems = plan.build_plan(source, services(), large_objects_service="documents")["problems"]
+        assert len(problems) == 1
+        assert "dbsplit_large_objects_service is 'documents', which is not a service" in problems[0]
+
+
+def test_large_objects_service_without_large_objects_is_fine(snapshot):
+    result = plan.build_plan(snapshot, services(), large_objects_service="document")
+    assert result["problems"] == []
+    assert not any(t["large_objects"] for t in result["targets"])
+    assert result["hash"] == plan.build_plan(snapshot, services())["hash"]
+
+
+def test_plan_hash_changes_with_the_target_of_the_large_objects(snapshot):
+    source = with_large_objects(snapshot)
+    hashes = {plan.build_plan(source, services(), large_objects_service=service)["hash"]
+              for service in ("document", "auth", "audit")}
+    hashes.add(plan.build_plan(snapshot, services(), large_objects_service="document")["hash"])
+    assert len(hashes) == 4

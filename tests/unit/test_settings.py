@@ -20,7 +20,9 @@ DEFAULTS = load("group_vars", "all", "main.yml")
 
 
 def test_the_shipped_maps_have_no_problem():
+    assert DEFAULTS["dbsplit_large_objects_service"] is None
     assert settings.problems(DEFAULTS) == []
+    assert settings.problems(dict(DEFAULTS, dbsplit_large_objects_service="document")) == []
     shop = dict(DEFAULTS, **load("tests", "e2e", "shop", "inventory", "group_vars", "shop.yml"))
     assert settings.problems(shop) == []
 
@@ -64,6 +66,10 @@ CASES = [
     (("dbsplit_source", "dump_file"), "backup.dump", "add tools_image"),
     (("dbsplit_services",), {}, "dbsplit_services must map each service"),
     (("dbsplit_on_failure",), "rollback", "dbsplit_on_failure must be return"),
+    (("dbsplit_large_objects_service",), "documents", "dbsplit_large_objects_service must name the service of "
+     "dbsplit_services that receives the source's large objects (audit, auth, candidate, company, document, "
+     "notification, payment), or be null when the source has none (got 'documents')"),
+    (("dbsplit_large_objects_service",), ["document"], "dbsplit_large_objects_service must name the service"),
 ]
 
 

@@ -75,3 +75,41 @@ def test_backup_of_another_database_is_refused(result, listing):
 def test_unexpected_line_is_an_error():
     with pytest.raises(toc.TocError):
         list(toc.parse("garbage line"))
+
+
+# Large-object entries as pg_restore -l of PostgreSQL 15 prints them (a lo_from_bytea'd
+# set, one with a comment, one with a grant), spliced into the yemma listing.
+LARGE_OBJECT_LINES = """\
+3354; 2613 16405 BLOB - 16405 app
+3367; 0 0 COMMENT - LARGE OBJECT 16405 app
+3357; 2613 16406 BLOB - 16406 app
+3368; 0 0 ACL - LARGE OBJECT 16406 app
+3355; 2613 16407 BLOB - 16407 app
+3356; 2613 16408 BLOB - 16408 app
+3358; 0 0 BLOBS - BLOBS 
+"""
+PLANNED_LARGE_OBJECTS = {"count": 4, "bytes": 5255480, "note": None}
+
+
+def with_large_objects(listing):
+    return listing + LARGE_OBJECT_LINES
+
+
+def test_large_objects_go_to_the_target_that_receives_them(result, listing):
+    target = next(t for t in result["targets"] if t["database"] == "document_db")
+    text, count = toc.filter_listing(with_large_objects(listing), target["objects"], PLANNED_LARGE_OBJECTS)
+    without, count_without = toc.filter_listing(listing, target["objects"])
+    assert text == without + LARGE_OBJECT_LINES
+    assert count == count_without + 7
+
+
+def test_other_targets_get_no_large_object_entry(result, listing):
+    for target in result["targets"]:
+        text, _count = toc.filter_listing(with_large_objects(listing), target["objects"])
+        assert "BLOB" not in text and "LARGE OBJECT" not in text
+
+
+def test_planned_large_objects_missing_from_the_backup_are_refused(result, listing):
+    target = next(t for t in result["targets"] if t["database"] == "document_db")
+    with pytest.raises(toc.TocError, match="4 large objects, but the backup holds none"):
+        toc.filter_listing(listing, target["objects"], PLANNED_LARGE_OBJECTS)

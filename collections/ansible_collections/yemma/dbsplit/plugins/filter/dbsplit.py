@@ -100,6 +100,10 @@ def plan_lines(target):
     for fk in target["dropped_foreign_keys"]:
         lines.append(f'  drops foreign key {fk["constraint"]} on {fk["table"]} -> {fk["references"]} '
                      f'({fk["references_service"] or "left behind"}, another database)')
+    large_objects = target.get("large_objects")
+    if large_objects:
+        size = f'{large_objects["bytes"]} bytes' if large_objects["bytes"] is not None else large_objects["note"]
+        lines.append(f'  large objects: all {large_objects["count"]} of the source ({size})')
     return lines
 
 

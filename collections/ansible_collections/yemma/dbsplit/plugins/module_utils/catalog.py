@@ -68,6 +68,50 @@ SELECT classoid::regclass::text, objoid, objsubid FROM pg_description
 WHERE objoid >= 16384
 """
 
+# Large objects, and how many of them the login cannot read (pg_dump could not either):
+# without lo_compat_privileges, reading one needs SELECT on it, granted or as a member of
+# its owner (superusers are members of every role).
+LARGE_OBJECTS_SQL = """
+SELECT count(*),
+       count(*) FILTER (WHERE NOT (current_setting('lo_compat_privileges')::bool
+                                   OR pg_has_role(lomowner, 'USAGE')
+                                   OR EXISTS (SELECT 1 FROM aclexplode(lomacl) AS a
+                                              WHERE a.privilege_type = 'SELECT'
+                                                AND (a.grantee = 0 OR pg_has_role(a.grantee, 'USAGE'))))),
+       has_table_privilege('pg_catalog.pg_largeobject', 'SELECT')
+FROM pg_largeobject_metadata
+"""
+# Their size from their pages: needs SELECT on pg_largeobject (superusers only, by default).
+LARGE_OBJECT_PAGES_BYTES_SQL = "SELECT coalesce(sum(octet_length(data)), 0) FROM pg_largeobject"
+# Otherwise, where a seek to each one's end lands: reads no content, needs only the right
+# to read each object. Descriptors stay open until the transaction ends.
+LARGE_OBJECT_SEEK_BYTES_SQL = """
+SELECT coalesce(sum(lo_lseek64(lo_open(oid, x'40000'::int), 0, 2)), 0) FROM pg_largeobject_metadata
+"""
+
+
+def read_large_objects(conn):
+    """{"count", "bytes", "note"} of the database's large objects; bytes is None (and the
+    note says why) when the login may not read all of them."""
+    with conn.cursor() as cur:
+        cur.execute(LARGE_OBJECTS_SQL)
+        count, unreadable, pages_readable = cur.fetchone()
+        if not count:
+            return {"count": 0, "bytes": 0, "note": None}
+        if pages_readable:
+            cur.execute(LARGE_OBJECT_PAGES_BYTES_SQL)
+            size = cur.fetchone()[0]
+        elif not unreadable:
+            with conn.transaction():
+                cur.execute(LARGE_OBJECT_SEEK_BYTES_SQL)
+                size = cur.fetchone()[0]
+        else:
+            return {"count": count, "bytes": None,
+                    "note": f"{unreadable} of them cannot be read by this login, so their size is unknown "
+                            "(and pg_dump would fail on them): grant it SELECT on them, or connect as "
+                            "their owner or a superuser"}
+    return {"count": count, "bytes": int(size), "note": None}
+
 
 def read_catalog(conn):
     """Return a JSON-serialisable snapshot of the catalog of ``conn``'s database."""
@@ -98,4 +142,5 @@ def read_catalog(conn):
         "edges": edges,
         "objects": objects,
         "namespaces": namespaces,
+        "large_objects": read_large_objects(conn),
     }

@@ -4,6 +4,8 @@ A table's fingerprint is its row count and the sum of 128-bit hashes of every ro
 text. The sum is order-independent and computed by the server in one scan, so neither
 side sorts or ships rows, and memory stays flat whatever the table size. Both sides
 use the same session settings (pgconn.CANONICAL_SETTINGS) so row text is comparable.
+Large objects are fingerprinted the same way: count, and a sum of hashes that include
+each object's oid.
 """
 
 import hashlib
@@ -41,6 +43,35 @@ SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder)
 FROM pg_enum e WHERE e.enumtypid = %(type)s::regtype
 """
 
+# Large objects from their pages (SELECT on pg_largeobject: superusers, by default): one
+# scan by the server, a hash per page of at most 2 kB, flat memory whatever their size.
+# A page's trailing zeros are trimmed and all-zero pages skipped, and each object's end
+# (last page and its length) is hashed apart: an object with holes (pages never written)
+# then hashes like its copy, where pg_restore wrote the holes out as zeros.
+LARGE_OBJECT_PAGES_SQL = """
+SELECT (SELECT count(*) FROM pg_largeobject_metadata),
+       coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text,
+       coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text
+FROM (SELECT md5(convert_to(loid || ':' || pageno || ':', 'UTF8') || rtrim(data, '\\x00'::bytea)) AS h
+      FROM pg_largeobject
+      WHERE rtrim(data, '\\x00'::bytea) <> ''::bytea
+      UNION ALL
+      SELECT md5(m.oid || ':end:' || coalesce(e.pageno, -1) || ':' || coalesce(octet_length(e.data), 0))
+      FROM pg_largeobject_metadata AS m
+      LEFT JOIN LATERAL (SELECT pageno, data FROM pg_largeobject AS p WHERE p.loid = m.oid
+                         ORDER BY pageno DESC LIMIT 1) AS e ON true) AS hashes
+"""
+
+# Without SELECT on pg_largeobject, through each object: lo_get reads one object whole
+# into the server's memory (as much memory as the largest object, one at a time; an
+# object over 1 GB cannot be read this way), so this is the fallback.
+LARGE_OBJECT_WHOLE_SQL = """
+SELECT count(*),
+       coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text,
+       coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text
+FROM (SELECT md5(oid || ':' || md5(lo_get(oid))) AS h FROM pg_largeobject_metadata) AS hashes
+"""
+
 
 def table_fingerprint(conn, qname):
     with conn.cursor() as cur:
@@ -48,6 +79,29 @@ def table_fingerprint(conn, qname):
         count, high, low = cur.fetchone()
     digest = hashlib.sha256(f"{count}:{high}:{low}".encode()).hexdigest()[:32]
     return {"rows": count, "checksum": digest}
+
+
+def reads_large_object_pages(conn):
+    """Whether the login may read pg_largeobject (the fingerprint with flat memory)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT has_table_privilege('pg_catalog.pg_largeobject', 'SELECT')")
+        return cur.fetchone()[0]
+
+
+def large_object_count(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_largeobject_metadata")
+        return cur.fetchone()[0]
+
+
+def large_objects_fingerprint(conn, from_pages):
+    """Count and checksum of every large object (oid and content). Both sides of a
+    comparison must use the same ``from_pages``: the two ways hash differently."""
+    with conn.cursor() as cur:
+        cur.execute(LARGE_OBJECT_PAGES_SQL if from_pages else LARGE_OBJECT_WHOLE_SQL)
+        count, high, low = cur.fetchone()
+    digest = hashlib.sha256(f"{count}:{high}:{low}".encode()).hexdigest()[:32]
+    return {"count": count, "checksum": digest}
 
 
 def table_bytes(conn, qname):

@@ -4,7 +4,8 @@ Pure logic, no database: the snapshot comes from ``catalog.read_catalog``. The p
 says, per target database, which tables (partitions included) it receives and every
 object those tables need that ``pg_dump -t`` would leave out (types, domains,
 functions, sequences, extensions, schemas), which foreign keys must be dropped because
-they cross into another database, and what in the map is wrong.
+they cross into another database, and what in the map is wrong. Large objects belong to
+the whole database, not to a table: the operator names the service that receives them.
 """
 
 import difflib
@@ -245,14 +246,38 @@ def group_targets(services):
     return sorted(grouped.values(), key=lambda t: t["database"])
 
 
-def build_plan(snapshot, services, left_behind=()):
-    """The whole plan: targets, tables left behind, problems, and a stable hash."""
+def megabytes(size):
+    return "size unknown" if size is None else f"{size / 1e6:.1f} MB"
+
+
+def large_object_problems(large_objects, service, services):
+    """The large objects must go to exactly one known service when the source has any."""
+    if service is not None and service not in services:
+        return [f"dbsplit_large_objects_service is '{service}', which is not a service of dbsplit_services "
+                f"({', '.join(sorted(services))}): set it to the service that owns the large objects, or unset it"]
+    if large_objects["count"] and service is None:
+        return [f"the source holds {large_objects['count']} large objects ({megabytes(large_objects['bytes'])}) "
+                "that belong to no service: set dbsplit_large_objects_service to the service that owns them "
+                "(e.g. the one whose tables hold their oids)"]
+    return []
+
+
+def build_plan(snapshot, services, left_behind=(), large_objects_service=None):
+    """The whole plan: targets, tables left behind, problems, and a stable hash.
+
+    ``large_objects_service`` names the service whose target receives the source's large
+    objects; its target's "large_objects" is {count, bytes, note}, every other's None.
+    """
     catalog = Catalog(snapshot)
     targets = group_targets(services)
     problems, owner = validate_map(catalog, targets, left_behind)
+    large_objects = snapshot["large_objects"]
+    problems.extend(large_object_problems(large_objects, large_objects_service, services))
     planned = []
     for target in targets:
         tplan, tproblems = plan_target(catalog, target, owner)
+        receives = bool(large_objects["count"]) and large_objects_service in target["services"]
+        tplan["large_objects"] = dict(large_objects) if receives else None
         planned.append(tplan)
         problems.extend(tproblems)
     left = sorted(q for q, rel in catalog.tables.items()
@@ -261,6 +286,7 @@ def build_plan(snapshot, services, left_behind=()):
         "source_database": snapshot["database"],
         "source_server_version": snapshot["server_version"],
         "source_bytes": snapshot.get("bytes", 0),
+        "source_large_objects": dict(large_objects, service=large_objects_service),
         "targets": planned,
         "left_behind": left,
         "problems": problems,
@@ -275,6 +301,7 @@ def plan_hash(plan, catalog):
         "source": plan["source_database"],
         "targets": [{"database": t["database"], "services": t["services"], "tables": t["tables"],
                      "objects": sorted(_identity(o) for o in t["objects"].values()),
-                     "dropped": t["dropped_foreign_keys"]} for t in plan["targets"]],
+                     "dropped": t["dropped_foreign_keys"],
+                     "large_objects": t["large_objects"] is not None} for t in plan["targets"]],
     }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:16]

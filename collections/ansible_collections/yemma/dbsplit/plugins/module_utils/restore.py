@@ -43,7 +43,8 @@ def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, 
     mounts = [(backup_dir, "/backup", "ro")]
     listing = pgtools.run_tool(runtime, password, "pg_restore", ["--list", f"/backup/{archive}"],
                                name=container_name(runtime["tool"], database), mounts=mounts)
-    selected, entries = toc.filter_listing(listing, target_plan["objects"])
+    selected, entries = toc.filter_listing(listing, target_plan["objects"],
+                                           target_plan.get("large_objects"))
     os.makedirs(work_dir, mode=0o700, exist_ok=True)
     backup.write_private(os.path.join(work_dir, f"{database}.list"), selected)
     if rebuild:

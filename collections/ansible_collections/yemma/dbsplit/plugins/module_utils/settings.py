@@ -221,7 +221,16 @@ def problems(settings):
     for name, spec in services.items():
         found += service_problems(name, spec)
     found += map_problems(services, source)
+    found += large_objects_service_problems(settings.get("dbsplit_large_objects_service"), services)
     return found
+
+
+def large_objects_service_problems(service, services):
+    """dbsplit_large_objects_service: unset (null), or a service of the map."""
+    if service is None or (isinstance(service, str) and service in services):
+        return []
+    return [f"dbsplit_large_objects_service must name the service of dbsplit_services that receives the source's "
+            f"large objects ({', '.join(sorted(services))}), or be null when the source has none (got {service!r})"]
 
 
 def compose_container(project, name, service):

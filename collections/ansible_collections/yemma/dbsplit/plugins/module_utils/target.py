@@ -33,6 +33,7 @@ SELECT
   (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%') AS functions,
   (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql') AS extensions,
+  (SELECT count(*) FROM pg_largeobject_metadata) AS large_objects,
   (SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()) AS marker
 """
 
@@ -41,8 +42,8 @@ def inspect(conn, tool):
     """Return {"state": empty|restoring|restored|foreign, "plan", "backup", "objects"}."""
     with conn.cursor() as cur:
         cur.execute(USER_OBJECTS_SQL)
-        relations, types, functions, extensions, marker = cur.fetchone()
-    objects = relations + types + functions + extensions
+        relations, types, functions, extensions, large_objects, marker = cur.fetchone()
+    objects = relations + types + functions + extensions + large_objects
     parsed = parse_marker(tool, marker)
     if parsed:
         plan, backup, state = parsed
@@ -101,6 +102,8 @@ BEGIN
            WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' LOOP
     EXECUTE format('DROP SCHEMA %I CASCADE', s.nspname);
   END LOOP;
+  -- Large objects belong to no schema; left in place, the next restore's lo_create fails.
+  PERFORM lo_unlink(oid) FROM pg_largeobject_metadata;
   -- The public schema as initdb makes it in PostgreSQL 15.
   CREATE SCHEMA public AUTHORIZATION pg_database_owner;
   GRANT USAGE ON SCHEMA public TO PUBLIC;

@@ -6,6 +6,12 @@ catalog objects carry the object's OID, so the plan's OIDs pick them exactly, wi
 parsing names that may contain spaces. A few entries carry no OID (0 0): sequence
 values, partition attachments, comments; they are matched by the exact
 ``<schema> <name> `` text the plan predicts. The result is fed to ``pg_restore -L``.
+
+Large objects belong to the database, not to a table: PostgreSQL 15 lists one
+``<id>; 2613 <oid> BLOB - <oid> <owner>`` entry per object (its creation), one
+``<id>; 0 0 BLOBS - BLOBS `` entry (the content of all of them), and their
+``COMMENT - LARGE OBJECT <oid>`` / ``ACL - LARGE OBJECT <oid>`` entries. They all go to
+the one target the plan gives them to.
 """
 
 import re
@@ -16,6 +22,9 @@ CATALOG_OIDS = {
     "pg_trigger": 2620, "pg_attrdef": 2604, "pg_extension": 3079, "pg_namespace": 2615,
     "pg_rewrite": 2618, "pg_policy": 3256, "pg_collation": 3456,
 }
+PG_LARGEOBJECT = 2613
+LARGE_OBJECT_DATA = "BLOBS - BLOBS "
+LARGE_OBJECT_EXTRAS = ("COMMENT - LARGE OBJECT ", "ACL - LARGE OBJECT ", "SECURITY LABEL - LARGE OBJECT ")
 
 # Entries that hold rows: "0 <relation oid>".
 DATA_DESCS = ("TABLE DATA", "MATERIALIZED VIEW DATA")
@@ -69,16 +78,27 @@ def parse(listing):
         yield line, int(dump_id), int(cat), int(oid), rest
 
 
-def filter_listing(listing, objects):
+def is_large_object_entry(cat, oid, rest):
+    if cat == PG_LARGEOBJECT:
+        return True
+    return not cat and not oid and (rest == LARGE_OBJECT_DATA or rest.startswith(LARGE_OBJECT_EXTRAS))
+
+
+def filter_listing(listing, objects, large_objects=None):
     """Return the ``pg_restore -L`` list for a target, and the counts of what it holds.
 
-    Fails if a planned table has no data entry in the archive: the plan and the backup
-    would not describe the same database.
+    ``large_objects`` is the plan target's "large_objects" (None: the target gets none).
+    Fails if a planned table, or the planned large objects, have no data entry in the
+    archive: the plan and the backup would not describe the same database.
     """
     by_oid, data, named = selection(objects)
-    kept, seen_data = [], set()
+    kept, seen_data, seen_large_object_data = [], set(), False
     for line, _dump_id, cat, oid, rest in parse(listing):
-        if cat and (cat, oid) in by_oid:
+        if is_large_object_entry(cat, oid, rest):
+            if large_objects:
+                kept.append(line)
+                seen_large_object_data = seen_large_object_data or rest == LARGE_OBJECT_DATA
+        elif cat and (cat, oid) in by_oid:
             kept.append(line)
         elif not cat and oid and rest.startswith(DATA_DESCS) and oid in data:
             kept.append(line)
@@ -91,4 +111,8 @@ def filter_listing(listing, objects):
         names = sorted(objects[f"pg_class:{oid}"]["identity"] for oid in missing)
         raise TocError(f"the backup has no data for planned tables {names}: it was not taken from the "
                        "planned source; run the plan and backup phases again")
+    if large_objects and not seen_large_object_data:
+        raise TocError(f"the plan gives this target the source's {large_objects['count']} large objects, but the "
+                       "backup holds none: it was not taken from the planned source; run the plan and backup "
+                       "phases again")
     return "\n".join(kept) + "\n", len(kept)

@@ -1,4 +1,5 @@
-"""Compare a target with the source: rows, content, sequences, enums, schema objects."""
+"""Compare a target with the source: rows, content, sequences, enums, schema objects,
+large objects."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,26 @@ def compare(psycopg, source_params, target_params, target_plan, jobs):
             a, b = fingerprint.enum_labels(src, qname), fingerprint.enum_labels(dst, qname)
             if a != b:
                 differences.append(f"enum {qname}: source labels {a}, target {b}")
+        differences += large_object_differences(src, dst, target_plan.get("large_objects"))
     return figures, differences
+
+
+def large_object_differences(src, dst, planned):
+    """The target that receives the large objects holds the source's, the others none."""
+    if not planned:
+        count = fingerprint.large_object_count(dst)
+        if count:
+            return [f"large objects: {count} in the target, to which the plan gives none "
+                    "(they go to the service of dbsplit_large_objects_service, if the source has any)"]
+        return []
+    from_pages = fingerprint.reads_large_object_pages(src) and fingerprint.reads_large_object_pages(dst)
+    a = fingerprint.large_objects_fingerprint(src, from_pages)
+    b = fingerprint.large_objects_fingerprint(dst, from_pages)
+    if a["count"] != b["count"]:
+        return [f"large objects: {a['count']} in the source, {b['count']} in the target"]
+    if a["checksum"] != b["checksum"]:
+        return [f"large objects: same count ({a['count']}) but different content"]
+    return []
 
 
 def proof_gaps(plan, backup_id, proof):
