@@ -20,7 +20,10 @@ STATE_DIR = "/var/backups/shop-dbsplit"
 # The project's defaults (group_vars/, beside inventory-defaults.yml), then the shop's own map.
 INVENTORY = os.path.join(SHOP, "inventory", "hosts.yml")
 INVENTORIES = ["-i", "inventory-defaults.yml", "-i", INVENTORY, "-l", "shop"]
-CATALOG = ["catalog.categories", "catalog.products", "catalog.product_categories"]
+CATALOG = ["catalog.categories", "catalog.products", "catalog.product_categories", "catalog.product_images"]
+# Count and content of every large object, by oid.
+LARGE_OBJECTS_SQL = ("SELECT count(*), md5(string_agg(oid || ':' || md5(lo_get(oid)), ',' ORDER BY oid)) "
+                     "FROM pg_largeobject_metadata")
 SALES = ["sales.customers", "sales.orders", "sales.order_lines"]
 ENV = "SHOP_DB_USER=shop_admin\nSHOP_DB_PASSWORD=shop-Sandbox-pw-7\n"
 
@@ -67,6 +70,12 @@ def pg(container, database, sql):
 
 def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
     monkeypatch.setattr("sandbox.psql", pg)  # shop's role is not "postgres"
+    # Large objects belong to no table: with nobody named to own them, the run refuses before any change.
+    unowned = ansible_playbook("migrate.yml", *INVENTORIES, "-e", '{"dbsplit_large_objects_service": null}')
+    said = " ".join(unowned.stdout.split())
+    assert unowned.returncode != 0 and "the source holds 21 large objects" in said, said[-3000:]
+    assert "set dbsplit_large_objects_service to the service that owns them" in said and "nothing was changed" in said
+    assert not os.path.exists(STATE_DIR)
     # At -vvv: the password must not reach the output, the state or the reports at any verbosity.
     result = ansible_playbook("migrate.yml", *INVENTORIES, "-vvv")
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
@@ -78,6 +87,11 @@ def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
         {t: source[t] for t in CATALOG}
     assert table_digests("shop-postgres-sales", "sales_db", SALES, excluded={}) == {t: source[t] for t in SALES}
     assert source["sales.order_lines"][0] == 24000
+    # The pictures came with the catalog, content and all, and nowhere else.
+    pictures = pg("shop-postgres", "shop_db", LARGE_OBJECTS_SQL)
+    assert pictures[0][0] == "21"
+    assert pg("shop-postgres-catalog", "catalog_db", LARGE_OBJECTS_SQL) == pictures
+    assert pg("shop-postgres-sales", "sales_db", "SELECT count(*) FROM pg_largeobject_metadata") == [["0"]]
 
     # What pg_dump -t would have left out came along: enum, domain, trigger function, extension.
     assert pg("shop-postgres-catalog", "catalog_db",

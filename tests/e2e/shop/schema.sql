@@ -51,6 +51,9 @@ CREATE TABLE sales.order_lines (
     qty        integer NOT NULL CHECK (qty > 0),
     PRIMARY KEY (order_id, line_no)
 );
+-- Product pictures as large objects (pg_largeobject): the whole database's, owned by the
+-- catalog service (dbsplit_large_objects_service), whose table holds their oids.
+CREATE TABLE catalog.product_images (product_id bigint PRIMARY KEY REFERENCES catalog.products (id), image oid NOT NULL);
 -- Kept in shop_db on purpose (dbsplit_tables_left_behind).
 CREATE TABLE public.legacy_sessions (id serial PRIMARY KEY, token text);
 
@@ -69,3 +72,9 @@ FROM generate_series(1, 8000) g;
 UPDATE sales.orders SET note = coalesce(note, '') || ' (updated)' WHERE id % 9 = 0;
 INSERT INTO sales.order_lines SELECT o, l, 1 + (o * 7 + l) % 3000, 1 + l FROM generate_series(1, 8000) o, generate_series(1, 3) l;
 INSERT INTO public.legacy_sessions (token) SELECT md5(g::text) FROM generate_series(1, 100) g;
+-- 20 pictures of 4 KB to 80 KB, and one of 1 MB (more than one 2 KB page each).
+INSERT INTO catalog.product_images
+SELECT g, lo_from_bytea(0, decode(string_agg(md5((g * 100000 + i)::text), ''), 'hex'))
+FROM generate_series(1, 21) g, generate_series(1, CASE WHEN g = 21 THEN 65536 ELSE 256 * g END) i
+GROUP BY g;
+
