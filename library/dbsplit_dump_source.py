@@ -54,7 +54,10 @@ options:
     type: str
     required: true
   state:
-    description: C(present) to serve the archive, C(absent) to remove the server.
+    description:
+      - C(present) to serve the archive, C(absent) to remove the server.
+      - Only a container with the label O(tool_name) is ever removed or replaced. C(present)
+        fails on a container of that name without it; C(absent) leaves it alone, with a warning.
     type: str
     choices: [present, absent]
     default: present
@@ -114,7 +117,12 @@ def main():
     p = module.params
     try:
         if p["state"] == "absent":
-            info = dumpsource.ours(p["tool_name"], p["container"])
+            try:
+                info = dumpsource.ours(p["tool_name"], p["container"])
+            except pgtools.ToolError as exc:
+                # Never removed: someone else's container (the preflight named the fix already).
+                module.warn(str(exc))
+                module.exit_json(changed=False)
             if info is not None and not module.check_mode:
                 dumpsource.remove(p["tool_name"], p["container"])
             module.exit_json(changed=info is not None)

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -156,13 +157,28 @@ def progress():
 
 
 def test_a_target_stopped_between_transfer_and_verify_fails_before_any_service_starts(platform):
-    ok(migrate("--tags", UP_TO_PROVISION + ",transfer,alembic"))
-    run(["docker", "stop", "yemma-postgres-auth"])
+    stopped = []
+
+    def stop_a_target_once_alembic_is_recorded():
+        # As the runbook's tight memory limits can: the target dies between the phases.
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not stopped:
+            try:
+                if "alembic" in progress():
+                    run(["docker", "kill", "yemma-postgres-auth"])
+                    stopped.append(True)
+            except (OSError, ValueError):
+                pass  # not written yet, or being replaced
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=stop_a_target_once_alembic_is_recorded, daemon=True)
+    watcher.start()
     failed = migrate()
-    said = " ".join(failed.stdout.split())
-    assert "target database(s) auth_db not running" in said, said[-4000:]
+    watcher.join(timeout=5)
+    assert stopped, failed.stdout[-4000:]
     assert_back_on_the_monolith(failed, platform, "verify")
     assert "cutover" not in progress()  # no service ever started on a new database
+    assert health("yemma-postgres-auth") == "stopped"  # left as it is, for inspection
 
 
 def test_a_write_through_the_freeze_is_caught_before_the_cutover(platform):

@@ -39,3 +39,19 @@ def test_plan_printout_names_the_target_of_the_large_objects():
               "dropped_foreign_keys": [], "large_objects": {"count": 4, "bytes": 5255480, "note": None}}
     assert filters.plan_lines(target)[-1] == "  large objects: all 4 of the source (5255480 bytes)"
     assert filters.plan_lines(dict(target, large_objects=None)) == ["document_db <- document"]
+
+
+def test_the_cutover_needs_a_proof_of_this_plan_and_backup_covering_every_table():
+    from ansible_collections.yemma.dbsplit.plugins.module_utils import verify
+
+    def target(database, *tables):
+        return {"database": database, "objects": {f"pg_class:{i}": {"class": "pg_class", "kind": "r", "identity": t}
+                                                  for i, t in enumerate(tables)}}
+    plan = {"hash": "p1", "targets": [target("auth_db", "public.users", "public.roles"), target("logs_db", "public.logs")]}
+    proof = {"plan_hash": "p1", "backup_id": "b1",
+             "tables": {"auth_db": [{"table": "public.users"}, {"table": "public.roles"}], "logs_db": [{"table": "public.logs"}]}}
+    assert verify.proof_gaps(plan, "b1", proof) == []
+    assert verify.proof_gaps(plan, "b2", proof) == ["the proof on record was made for plan p1 and backup b1, not for plan p1 and backup b2"]
+    assert verify.proof_gaps(plan, "b1", dict(proof, tables={"auth_db": [{"table": "public.users"}]})) == [
+        "target auth_db: tables public.roles were never compared", "target logs_db was never verified"]
+    assert verify.proof_gaps(plan, "b1", None)[0].startswith("the proof on record was made for plan None")
