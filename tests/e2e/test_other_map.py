@@ -116,6 +116,9 @@ def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
     assert report["status"] == "migrated and verified"
     assert report["left_behind"] == ["public.legacy_sessions"]
     assert {t["database"] for t in report["targets"]} == {"catalog_db", "sales_db"}
+    assert [(lo["database"], lo["count"]) for lo in report["large_objects"]] == [("catalog_db", 21)]
+    # Every table of shop_db (8, the one left behind included) proven unwritten since the backup.
+    assert int(report["completed"]["freeze_held_tables"]) == 8
 
 
 def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):

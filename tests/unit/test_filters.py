@@ -55,3 +55,10 @@ def test_the_cutover_needs_a_proof_of_this_plan_and_backup_covering_every_table(
     assert verify.proof_gaps(plan, "b1", dict(proof, tables={"auth_db": [{"table": "public.users"}]})) == [
         "target auth_db: tables public.roles were never compared", "target logs_db was never verified"]
     assert verify.proof_gaps(plan, "b1", None)[0].startswith("the proof on record was made for plan None")
+
+
+def test_the_report_names_the_target_that_receives_the_large_objects():
+    from ansible_collections.yemma.dbsplit.plugins.filter.dbsplit import large_object_targets
+    targets = [{"database": "auth_db", "large_objects": None},
+               {"database": "catalog_db", "large_objects": {"count": 21, "bytes": 1500000, "note": None}}]
+    assert large_object_targets(targets) == [{"database": "catalog_db", "count": 21, "bytes": 1500000, "note": None}]

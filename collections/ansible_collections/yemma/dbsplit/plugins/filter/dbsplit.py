@@ -162,6 +162,11 @@ def restore_lines(restored):
     return lines
 
 
+def large_object_targets(targets):
+    """[{database, count, bytes}] of the plan's targets that receive the large objects."""
+    return [dict(target["large_objects"], database=target["database"]) for target in targets if target.get("large_objects")]
+
+
 def proof_gaps(plan, backup_id, proof):
     return verify.proof_gaps(plan, backup_id, proof)
 
@@ -188,6 +193,7 @@ class FilterModule:
             "restore_figures": restore_figures,
             "restore_lines": restore_lines,
             "proof_gaps": proof_gaps,
+            "large_object_targets": large_object_targets,
             "disk_needs": disk_needs,
             "disk_problems": disk_problems,
         }
