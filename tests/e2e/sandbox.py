@@ -75,14 +75,16 @@ COLUMNS_WRITTEN_BY_WORKERS = {"notifications": ["sent_at"]}
 def table_digests(container, database, tables, excluded=COLUMNS_WRITTEN_BY_WORKERS):
     """{table: (rows, digest)}: an order-independent digest of each table's rows, as jsonb
     text (canonical, so two servers render the same values the same way)."""
-    digests = {}
-    for table in tables:
+    if not tables:
+        return {}
+    selects = []
+    for number, table in enumerate(tables):
         drop = "'{" + ",".join(excluded.get(table.split(".")[-1], [])) + "}'::text[]"
-        (rows, digest), = psql(container, database,
-                               f"SELECT count(*), md5(coalesce(string_agg(h, ',' ORDER BY h), '')) FROM "
-                               f"(SELECT md5((to_jsonb(r) - {drop})::text) AS h FROM {table} r) rows")
-        digests[table] = (int(rows), digest)
-    return digests
+        selects.append(f"SELECT {number}, count(*), md5(coalesce(string_agg(h, ',' ORDER BY h), '')) FROM "
+                       f"(SELECT md5((to_jsonb(r) - {drop})::text) AS h FROM {table} r) rows")
+    # One query for all tables: one docker exec instead of one a table.
+    return {tables[int(number)]: (int(rows), digest)
+            for number, rows, digest in psql(container, database, " UNION ALL ".join(selects))}
 
 
 def files_digest(*roots):

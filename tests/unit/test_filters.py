@@ -62,3 +62,24 @@ def test_the_report_names_the_target_that_receives_the_large_objects():
     targets = [{"database": "auth_db", "large_objects": None},
                {"database": "catalog_db", "large_objects": {"count": 21, "bytes": 1500000, "note": None}}]
     assert large_object_targets(targets) == [{"database": "catalog_db", "count": 21, "bytes": 1500000, "note": None}]
+
+
+INSPECT = (
+    '/yemma-postgres\ttrue\tlocal/yemma-postgres:15\t536870912\t{"yemma-network":{"IPAddress":"172.21.0.5"}}\n'
+    '/yemma-postgres-auth\tfalse\tlocal/yemma-postgres:15\t157286400\t{"yemma-network":{"IPAddress":""}}\n'
+)
+SERVICES = {"auth": {"tables": ["users"], "endpoint": {"container": "yemma-postgres-auth", "database": "auth_db"}},
+            "audit": {"tables": ["logs"], "endpoint": {"container": "yemma-postgres-logs", "database": "logs_db"}}}
+
+
+def test_endpoints_are_resolved_from_one_inspect_of_all_containers():
+    from ansible_collections.yemma.dbsplit.plugins.filter.dbsplit import resolve_endpoints
+    endpoints = resolve_endpoints(INSPECT, {"container": "yemma-postgres", "database": "yemma_db"}, SERVICES,
+                                  "yemma-network", "postgres", "pw", "yemma-dbsplit")
+    source = endpoints["source"]
+    assert source["connection"] == {"login_user": "postgres", "login_password": "pw", "tool_name": "yemma-dbsplit",
+                                    "login_host": "172.21.0.5", "login_port": 5432, "db": "yemma_db"}
+    assert source["runtime"]["memory_limit"] == 536870912 and source["runtime"]["tools_network"] == "yemma-network"
+    # Stopped, and absent (no line: docker said "No such container").
+    assert endpoints["targets"]["auth_db"] == {"running": False, "exists": True, "id": "yemma-postgres-auth", "database": "auth_db"}
+    assert endpoints["targets"]["logs_db"] == {"running": False, "exists": False, "id": "yemma-postgres-logs", "database": "logs_db"}

@@ -1,5 +1,7 @@
 """Filters that turn inventory data and Docker facts into module arguments, and results into reports."""
 
+import json
+
 from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, verify
 
 
@@ -33,26 +35,38 @@ def target_endpoints(services):
     return [targets[name] for name in sorted(targets)]
 
 
+def parse_inspect(stdout):
+    """{container name: {running, image, memory, networks}} from `docker container inspect`
+    printed with the endpoints role's dbsplit_inspect_format (one tab-separated line per
+    container: only what an endpoint needs, never the environment and its password)."""
+    found = {}
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        name, running, image, memory, networks = line.split("\t")
+        found[name.lstrip("/")] = {"running": running == "true", "image": image, "memory": int(memory),
+                                   "networks": json.loads(networks)}
+    return found
+
+
 def resolve_endpoint(endpoint, infos, network, user, password, tool_name):
     """Connection (for psycopg on the host) and runtime (for tools containers) of an endpoint.
 
-    ``infos`` maps container name -> docker_container_info result. A container endpoint is
-    reached from the host at its IP on ``network``, and by the tools container by name.
+    ``infos`` is what parse_inspect returned. A container endpoint is reached from the host
+    at its IP on ``network``, and by the tools container by name.
     """
     credentials = {"login_user": user, "login_password": password, "tool_name": tool_name}
     if "container" in endpoint:
-        info = infos.get(endpoint["container"]) or {}
-        container = info.get("container") or {}
-        running = bool(container) and container["State"]["Running"]
-        if not running:
+        container = infos.get(endpoint["container"])
+        if not container or not container["running"]:
             return {"running": False, "exists": bool(container), "id": endpoint_id(endpoint),
                     "database": endpoint["database"]}
-        networks = container["NetworkSettings"]["Networks"]
+        networks = container["networks"]
         net = network if network in networks else sorted(networks)[0]
         connection = dict(credentials, login_host=networks[net]["IPAddress"], login_port=5432,
                           db=endpoint["database"])
-        runtime = dict(connection, tools_image=container["Config"]["Image"], tools_network=net,
-                       tools_host=endpoint["container"], memory_limit=container["HostConfig"]["Memory"])
+        runtime = dict(connection, tools_image=container["image"], tools_network=net,
+                       tools_host=endpoint["container"], memory_limit=container["memory"])
     else:
         connection = dict(credentials, login_host=endpoint["host"], login_port=endpoint.get("port", 5432),
                           db=endpoint["database"])
@@ -71,8 +85,8 @@ def source_endpoint(source):
     return source
 
 
-def resolve_endpoints(container_results, source, services, network, user, password, tool_name):
-    infos = {r["item"]: r for r in container_results}
+def resolve_endpoints(inspect_stdout, source, services, network, user, password, tool_name):
+    infos = parse_inspect(inspect_stdout)
     return {
         "source": resolve_endpoint(source_endpoint(source), infos, network, user, password, tool_name),
         "targets": {ep["database"]: resolve_endpoint(ep, infos, network, user, password, tool_name)
@@ -85,8 +99,6 @@ def containers(source, services):
     names = [source["container"]] if "container" in source else []
     names += [ep["container"] for ep in target_endpoints(services) if "container" in ep]
     return names
-
-
 
 
 def plan_lines(target):
@@ -107,12 +119,10 @@ def plan_lines(target):
     return lines
 
 
-
 def table_line(figures):
     """One verified table, for the verify printout."""
     return (f'{figures["table"]}: {figures["rows"]} rows, checksum {figures["checksum"]} '
             f'(source {figures["source_checksum"]}), {figures["bytes"]} bytes, {figures["seconds"]} s')
-
 
 
 def verified_tables(verify_results):
