@@ -18,17 +18,35 @@ description:
   - Counts the source's large objects and their size. They belong to the database, not to a
     table, so O(large_objects_service) names the service whose database receives them; a
     source that has some while it is unset is a problem.
+  - Gives every other object of the source's own schemas a fate (views, materialized views,
+    functions, procedures, aggregates, types, domains, sequences no column owns, schemas,
+    extensions, publications, casts, event triggers, languages, foreign servers) and
+    returns them in RV(plan.objects). An object goes to the target whose tables it reads
+    (from C(pg_depend)), or where the map places it (a service's C(objects)), or is left
+    behind (O(objects_left_behind), or it reads only tables left behind). An object that
+    reads no table, or tables of two databases, and that the map does not place or leave
+    behind, is a problem naming the map line that would settle it.
+  - Names every object by its PostgreSQL identity (C(pg_identify_object)), quoted where
+    needed; a table in the map may be written as its identity or raw (C(public.Person)).
   - Only reads the catalog, so it runs in check mode too.
 options:
   services:
     description:
       - Service name to C(tables) (names, optionally schema-qualified) and C(endpoint), a
         dict with C(database) and either C(container) or C(host) (and C(port)).
+      - A service's optional C(objects) lists other objects to place in its database, each
+        as its type and identity (C(function public.slugify(pg_catalog.text))), as the plan
+        names them.
       - Services whose endpoints name the same database are restored together.
     type: dict
     required: true
   left_behind:
     description: Source tables deliberately not migrated (they stay in the monolith only).
+    type: list
+    elements: str
+    default: []
+  objects_left_behind:
+    description: Objects (type and identity, as the plan names them) deliberately not migrated.
     type: list
     elements: str
     default: []
@@ -60,6 +78,7 @@ EXAMPLES = r"""
         tables: [users, roles]
         endpoint: {container: yemma-postgres-auth, database: auth_db}
     left_behind: [legacy_exports]
+    objects_left_behind: ["view public.monthly_signups"]
     large_objects_service: auth
   register: plan
 """
@@ -78,6 +97,11 @@ plan:
       type: list
     source_large_objects: {description: The source's large objects (C(count), C(bytes), C(note)) and the C(service) that receives them., type: dict}
     left_behind: {description: Source tables no service receives (alembic_version* included)., type: list}
+    objects:
+      description: >-
+        Every object that is not a table, with its C(targets) (databases) and C(fate) (why it goes
+        there, or why it is left behind).
+      type: list
 problems:
   description: What is wrong with the map, each with its fix. Empty when the plan can run.
   returned: always
@@ -95,6 +119,7 @@ def main():
             source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
             services=dict(type="dict", required=True),
             left_behind=dict(type="list", elements="str", default=[]),
+            objects_left_behind=dict(type="list", elements="str", default=[]),
             large_objects_service=dict(type="str"),
             fail_on_problems=dict(type="bool", default=True),
         ),
@@ -105,7 +130,7 @@ def main():
         with pgconn.connect(psycopg, module.params["source"]) as conn:
             snapshot = catalog.read_catalog(conn)
         result = plan.build_plan(snapshot, module.params["services"], module.params["left_behind"],
-                                 module.params["large_objects_service"])
+                                 module.params["large_objects_service"], module.params["objects_left_behind"])
     except plan.MapError as exc:
         module.fail_json(msg=f"dbsplit_services is malformed: {exc}")
     except psycopg.Error as exc:

@@ -119,6 +119,16 @@ def plan_lines(target):
     return lines
 
 
+def object_fate_lines(objects):
+    """One line per object that is not a table: where it goes, and why."""
+    lines = [f"other objects: {len(objects)}" + (" (views, functions, types, schemas... each with its fate)"
+                                                 if objects else "")]
+    for obj in objects:
+        where = ", ".join(obj["targets"]) if obj["targets"] else "left behind"
+        lines.append(f'  {obj["object"]} -> {where}: {obj["fate"]}')
+    return lines
+
+
 def table_line(figures):
     """One verified table, for the verify printout."""
     return (f'{figures["table"]}: {figures["rows"]} rows, checksum {figures["checksum"]} '
@@ -197,6 +207,7 @@ class FilterModule:
             "resolve_endpoints": resolve_endpoints,
             "containers": containers,
             "plan_lines": plan_lines,
+            "object_fate_lines": object_fate_lines,
             "table_line": table_line,
             "report_targets": report_targets,
             "verified_tables": verified_tables,

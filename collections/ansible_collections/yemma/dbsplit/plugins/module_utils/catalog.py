@@ -10,7 +10,7 @@ FIRST_NORMAL_OID = 16384
 SYSTEM_SCHEMAS_SQL = "('pg_catalog', 'information_schema')"
 
 RELATIONS_SQL = f"""
-SELECT c.oid, n.nspname, c.relname, c.relkind,
+SELECT c.oid, n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind,
        (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition) AS parent,
        pg_total_relation_size(c.oid) AS bytes
 FROM pg_class c
@@ -33,13 +33,39 @@ WHERE objid >= {FIRST_NORMAL_OID} AND refobjid >= {FIRST_NORMAL_OID}
            AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.oid = objid AND t.tgisinternal))
 """
 
-# Identity and kind details of every object that appears in an edge.
+# The objects an operator creates: everything in a user schema (each records a normal
+# dependency on its schema), the user schemas themselves, and what lives beside schemas.
+# Parts of other objects (indexes, owned sequences, row types...) and extension members
+# are sorted out by the planner, which sees the edges.
+TOP_LEVEL_SQL = f"""
+SELECT d.classid, d.objid FROM pg_depend d
+JOIN pg_namespace n ON n.oid = d.refobjid
+WHERE d.refclassid = 'pg_namespace'::regclass AND d.deptype = 'n' AND d.objsubid = 0
+  AND d.objid >= {FIRST_NORMAL_OID}
+  AND n.nspname NOT IN {SYSTEM_SCHEMAS_SQL} AND n.nspname NOT LIKE 'pg\\_%%'
+UNION SELECT 'pg_namespace'::regclass, oid FROM pg_namespace
+      WHERE oid >= {FIRST_NORMAL_OID} AND nspname NOT LIKE 'pg\\_%%'
+UNION SELECT 'pg_extension'::regclass, oid FROM pg_extension WHERE oid >= {FIRST_NORMAL_OID}
+UNION SELECT 'pg_publication'::regclass, oid FROM pg_publication
+UNION SELECT 'pg_event_trigger'::regclass, oid FROM pg_event_trigger
+UNION SELECT 'pg_cast'::regclass, oid FROM pg_cast WHERE oid >= {FIRST_NORMAL_OID}
+UNION SELECT 'pg_language'::regclass, oid FROM pg_language WHERE oid >= {FIRST_NORMAL_OID}
+UNION SELECT 'pg_foreign_data_wrapper'::regclass, oid FROM pg_foreign_data_wrapper WHERE oid >= {FIRST_NORMAL_OID}
+UNION SELECT 'pg_foreign_server'::regclass, oid FROM pg_foreign_server WHERE oid >= {FIRST_NORMAL_OID}
+"""
+
+# Identity, address and kind of every object in an edge or at the top level. The identity
+# is PostgreSQL's own (pg_identify_object: schema-qualified, quoted where needed, valid SQL)
+# and is the only name the tool uses for an object from the plan to the report; the address
+# (pg_identify_object_as_address) finds the object again in a target whatever its name.
 OBJECTS_SQL = f"""
 WITH edges AS (
     SELECT classid, objid, refclassid, refobjid FROM pg_depend
     WHERE objid >= {FIRST_NORMAL_OID} AND refobjid >= {FIRST_NORMAL_OID}
+), top AS ({TOP_LEVEL_SQL}
 ), ids AS (
     SELECT classid, objid FROM edges UNION SELECT refclassid, refobjid FROM edges
+    UNION SELECT classid, objid FROM top
 )
 SELECT ids.classid::regclass::text, ids.objid, o.type, o.schema, o.name, o.identity,
        CASE ids.classid WHEN 'pg_class'::regclass THEN (SELECT relkind::text FROM pg_class WHERE oid = ids.objid)
@@ -52,21 +78,16 @@ SELECT ids.classid::regclass::text, ids.objid, o.type, o.schema, o.name, o.ident
        END AS kind,
        CASE ids.classid WHEN 'pg_type'::regclass
             THEN (SELECT CASE WHEN typcategory = 'A' THEN typelem END FROM pg_type WHERE oid = ids.objid)
-       END AS array_of
+       END AS array_of,
+       a.type, a.object_names, a.object_args,
+       EXISTS (SELECT 1 FROM top WHERE top.classid = ids.classid AND top.objid = ids.objid) AS top_level
 FROM ids
 CROSS JOIN LATERAL pg_identify_object(ids.classid, ids.objid, 0) AS o
+CROSS JOIN LATERAL pg_identify_object_as_address(ids.classid, ids.objid, 0) AS a
 """
 
-NAMESPACES_SQL = f"""
-SELECT oid, nspname FROM pg_namespace
-WHERE nspname NOT IN {SYSTEM_SCHEMAS_SQL} AND nspname NOT LIKE 'pg\\_%%'
-"""
-
-# Comments are carried with the objects they describe (pg_restore lists them apart).
-COMMENTED_SQL = """
-SELECT classoid::regclass::text, objoid, objsubid FROM pg_description
-WHERE objoid >= 16384
-"""
+# The OIDs of the system catalogs, which the backup's TOC names objects by.
+CLASS_OIDS_SQL = "SELECT relname::text, oid FROM pg_class WHERE relnamespace = 'pg_catalog'::regnamespace AND relkind = 'r'"
 
 # Large objects, and how many of them the login cannot read (pg_dump could not either):
 # without lo_compat_privileges, reading one needs SELECT on it, granted or as a member of
@@ -118,19 +139,22 @@ def read_catalog(conn):
     with conn.cursor() as cur:
         cur.execute(RELATIONS_SQL)
         relations = [
-            {"oid": oid, "schema": schema, "name": name, "kind": kind, "parent": parent, "bytes": size}
-            for oid, schema, name, kind, parent, size in cur.fetchall()
+            {"oid": oid, "schema": schema, "name": name, "identity": identity, "kind": kind, "parent": parent,
+             "bytes": size}
+            for oid, schema, name, identity, kind, parent, size in cur.fetchall()
         ]
         cur.execute(DEPENDS_SQL)
         edges = [list(row) for row in cur.fetchall()]
         cur.execute(OBJECTS_SQL)
         objects = [
             {"class": cls, "oid": oid, "type": otype, "schema": schema, "name": name,
-             "identity": identity, "kind": kind, "array_of": array_of}
-            for cls, oid, otype, schema, name, identity, kind, array_of in cur.fetchall()
+             "identity": identity, "kind": kind, "array_of": array_of,
+             "address": [atype, names, args], "top_level": top_level}
+            for cls, oid, otype, schema, name, identity, kind, array_of, atype, names, args, top_level
+            in cur.fetchall()
         ]
-        cur.execute(NAMESPACES_SQL)
-        namespaces = {name: oid for oid, name in cur.fetchall()}
+        cur.execute(CLASS_OIDS_SQL)
+        class_oids = dict(cur.fetchall())
         cur.execute("SELECT current_database(), current_setting('server_version_num')::int, "
                     "pg_database_size(current_database())")
         database, server_version, size = cur.fetchone()
@@ -141,6 +165,6 @@ def read_catalog(conn):
         "relations": relations,
         "edges": edges,
         "objects": objects,
-        "namespaces": namespaces,
+        "class_oids": class_oids,
         "large_objects": read_large_objects(conn),
     }

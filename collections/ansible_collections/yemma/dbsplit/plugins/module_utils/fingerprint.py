@@ -6,11 +6,12 @@ side sorts or ships rows, and memory stays flat whatever the table size. Both si
 use the same session settings (pgconn.CANONICAL_SETTINGS) so row text is comparable.
 Large objects are fingerprinted the same way: count, and a sum of hashes that include
 each object's oid.
+
+Tables, sequences and types are named by their PostgreSQL identity (``public."Person"``),
+which is already valid SQL: it is used as it is, never quoted again.
 """
 
 import hashlib
-
-from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_qualified
 
 TABLE_FINGERPRINT_SQL = """
 SELECT count(*),
@@ -75,7 +76,7 @@ FROM (SELECT md5(oid || ':' || md5(lo_get(oid))) AS h FROM pg_largeobject_metada
 
 def table_fingerprint(conn, qname):
     with conn.cursor() as cur:
-        cur.execute(TABLE_FINGERPRINT_SQL.format(table=quote_qualified(qname)))
+        cur.execute(TABLE_FINGERPRINT_SQL.format(table=qname))
         count, high, low = cur.fetchone()
     digest = hashlib.sha256(f"{count}:{high}:{low}".encode()).hexdigest()[:32]
     return {"rows": count, "checksum": digest}
@@ -106,27 +107,69 @@ def large_objects_fingerprint(conn, from_pages):
 
 def table_bytes(conn, qname):
     with conn.cursor() as cur:
-        cur.execute("SELECT pg_total_relation_size(%s::regclass)", (quote_qualified(qname),))
+        cur.execute("SELECT pg_total_relation_size(%s::regclass)", (qname,))
         return cur.fetchone()[0]
 
 
 def schema_objects(conn, qname):
     with conn.cursor() as cur:
-        cur.execute(SCHEMA_SQL, {"rel": quote_qualified(qname)})
+        cur.execute(SCHEMA_SQL, {"rel": qname})
         return {(kind, name): definition for kind, name, definition in cur.fetchall()}
 
 
 def sequence_state(conn, qname):
     with conn.cursor() as cur:
-        cur.execute(SEQUENCE_SQL.format(sequence=quote_qualified(qname)))
+        cur.execute(SEQUENCE_SQL.format(sequence=qname))
         last_value, is_called = cur.fetchone()
     return {"last_value": last_value, "is_called": is_called}
 
 
 def enum_labels(conn, qname):
     with conn.cursor() as cur:
-        cur.execute(ENUM_SQL, {"type": quote_qualified(qname)})
+        cur.execute(ENUM_SQL, {"type": qname})
         return cur.fetchone()[0]
+
+
+# What an object placed in a target must look like there: found by its address (not its
+# OID, which differs), and described by its definition as the server prints it.
+DEFINITION_SQL = """
+SELECT CASE a.classid
+  WHEN 'pg_class'::regclass THEN
+    (SELECT CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid)
+                 WHEN c.relkind = 'S' THEN (SELECT concat_ws(' ', seqtypid::regtype, seqstart, seqincrement, seqmin,
+                                                             seqmax, seqcache, seqcycle)
+                                            FROM pg_sequence WHERE seqrelid = c.oid)
+            END FROM pg_class c WHERE c.oid = a.objid)
+  WHEN 'pg_proc'::regclass THEN
+    (SELECT concat_ws(' ', prokind, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid), l.lanname,
+                      provolatile, prosrc, (SELECT concat_ws(' ', aggtransfn, aggtranstype::regtype, aggfinalfn,
+                                                             agginitval)
+                                            FROM pg_aggregate WHERE aggfnoid = p.oid))
+     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = a.objid)
+  WHEN 'pg_type'::regclass THEN
+    (SELECT concat_ws(' ', t.typtype, CASE WHEN t.typbasetype <> 0 THEN format_type(t.typbasetype, t.typtypmod) END,
+                      (SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = t.oid),
+                      (SELECT string_agg(pg_get_constraintdef(oid), ',' ORDER BY conname)
+                       FROM pg_constraint WHERE contypid = t.oid),
+                      (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)
+                       FROM pg_attribute WHERE attrelid = t.typrelid AND attnum > 0 AND NOT attisdropped))
+     FROM pg_type t WHERE t.oid = a.objid)
+  ELSE ''
+END
+FROM pg_get_object_address(%(type)s, %(names)s, %(args)s) AS a
+"""
+
+
+def object_definition(psycopg, conn, address):
+    """The object's definition as the server prints it ('' for the kinds only checked for
+    existence), or None when the database has no such object."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(DEFINITION_SQL, {"type": address[0], "names": address[1], "args": address[2]})
+            return cur.fetchone()[0] or ""
+    except (psycopg.errors.UndefinedObject, psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
+            psycopg.errors.InvalidSchemaName):
+        return None
 
 
 def compare_schema(source, target, dropped_constraints):

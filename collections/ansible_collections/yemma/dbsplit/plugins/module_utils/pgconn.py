@@ -35,11 +35,6 @@ def quote_ident(name):
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_qualified(qname):
-    schema, name = qname.split(".", 1)
-    return f"{quote_ident(schema)}.{quote_ident(name)}"
-
-
 # argument_spec of a connection, shared by every module (documented in each module).
 CONNECTION_OPTIONS = dict(
     login_host=dict(type="str", required=True),

@@ -6,6 +6,14 @@ object those tables need that ``pg_dump -t`` would leave out (types, domains,
 functions, sequences, extensions, schemas), which foreign keys must be dropped because
 they cross into another database, and what in the map is wrong. Large objects belong to
 the whole database, not to a table: the operator names the service that receives them.
+
+Every other object an operator creates (views, materialized views, functions, procedures,
+aggregates, types, domains, sequences no column owns, schemas, extensions, publications,
+casts, event triggers...) gets a fate too, or the plan has a problem: see object_fates.
+
+Names: an object is named by its PostgreSQL identity (pg_identify_object: schema-qualified,
+quoted where needed, e.g. ``public."Person"``), from the plan to the report, and never
+quoted again. The map may spell a table as its identity or raw (``public.Person``).
 """
 
 import difflib
@@ -20,10 +28,10 @@ ALEMBIC_PREFIX = "alembic_version"
 # Objects that belong to the object they depend on (deptype a = auto, i = internal):
 # a table's constraints, defaults, triggers, indexes, owned sequences, row type...
 PART_CLASSES = {"pg_constraint", "pg_trigger", "pg_attrdef", "pg_rewrite", "pg_policy",
-                "pg_class", "pg_type"}
+                "pg_class", "pg_type", "pg_publication_rel", "pg_publication_namespace"}
 PART_RELKINDS = {"i", "I", "S", "c"}
 TABLE_RELKINDS = {"r", "p"}
-OBJECT_FIELDS = ("class", "oid", "type", "schema", "name", "identity", "kind")
+OBJECT_FIELDS = ("class", "class_oid", "oid", "type", "identity", "kind", "address")
 
 # What an operator reads in the plan: the objects that `pg_dump -t` leaves out.
 NEEDED_LABELS = {"function": "functions", "sequence": "sequences", "extension": "extensions",
@@ -42,12 +50,22 @@ class MapError(ValueError):
     """The map itself is malformed (not a problem of the source database)."""
 
 
-def qualify(name, default_schema="public"):
-    return name if "." in name else f"{default_schema}.{name}"
-
-
 def _key(cls, oid):
     return f"{cls}:{oid}"
+
+
+def object_name(obj):
+    """How the plan, the map and the report name an object: its type and identity."""
+    return f'{obj["type"]} {obj["identity"]}'
+
+
+def table_spellings(rel):
+    """Every way the map may write a table: its identity (``public."Person"``), raw
+    (``public.Person``), and without the schema when it is public."""
+    spellings = {rel["identity"], f'{rel["schema"]}.{rel["name"]}'}
+    if rel["schema"] == "public":
+        spellings |= {rel["name"], rel["identity"].split(".", 1)[1]}
+    return spellings
 
 
 class Catalog:
@@ -56,17 +74,24 @@ class Catalog:
     def __init__(self, snapshot):
         self.snapshot = snapshot
         self.objects = {_key(o["class"], o["oid"]): o for o in snapshot["objects"]}
-        self.tables = {}      # "schema.name" -> relation, tables and partitions only
+        self.tables = {}      # identity -> relation, tables and partitions only
         self.relations = {}   # oid -> relation
+        self.spellings = defaultdict(set)  # how the map may write a table -> identities
         for rel in snapshot["relations"]:
             self.relations[rel["oid"]] = rel
             if rel["kind"] in TABLE_RELKINDS:
-                self.tables[f'{rel["schema"]}.{rel["name"]}'] = rel
+                self.tables[rel["identity"]] = rel
+                for spelling in table_spellings(rel):
+                    self.spellings[spelling].add(rel["identity"])
             self.objects.setdefault(_key("pg_class", rel["oid"]), {
-                "class": "pg_class", "oid": rel["oid"], "type": "table", "schema": rel["schema"],
-                "name": rel["name"], "identity": f'{rel["schema"]}.{rel["name"]}',
-                "kind": rel["kind"], "array_of": None})
+                "class": "pg_class", "oid": rel["oid"], "type": "table", "identity": rel["identity"],
+                "kind": rel["kind"], "array_of": None, "top_level": True,
+                "address": ["table", [rel["schema"], rel["name"]], []]})
+        for obj in self.objects.values():
+            # The backup's table of contents names an object by its catalog's OID and its own.
+            obj["class_oid"] = snapshot["class_oids"][obj["class"]]
         self.parts = defaultdict(set)      # object -> objects that belong to it
+        self.owners = defaultdict(set)     # part -> objects it belongs to
         self.needs = defaultdict(set)      # object -> objects it requires
         self.extension_of = {}             # member object -> its extension
         for cls, oid, _sub, refcls, refoid, deptype in snapshot["edges"]:
@@ -77,6 +102,7 @@ class Catalog:
                 self.extension_of[obj] = ref
             elif deptype in ("a", "i") and cls in PART_CLASSES and self._is_part(obj):
                 self.parts[ref].add(obj)
+                self.owners[obj].add(ref)
             elif deptype == "n":
                 self.needs[obj].add(ref)
         self.children = defaultdict(list)
@@ -90,6 +116,17 @@ class Catalog:
             return True
         return obj["kind"] in PART_RELKINDS
 
+    def resolve_table(self, name):
+        """(identity, None) of the table ``name`` spells, or (None, why not)."""
+        found = self.spellings.get(name, set())
+        if len(found) == 1:
+            return next(iter(found)), None
+        if found:
+            return None, (f"'{name}', which could be any of {', '.join(sorted(found))} (write it as one of them, "
+                          "quoted as PostgreSQL prints it)")
+        hint = difflib.get_close_matches(name if "." in name else f"public.{name}", sorted(self.tables), n=1)
+        return None, f"'{name}', which does not exist in the source" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+
     def is_table(self, key):
         obj = self.objects.get(key)
         return bool(obj) and obj["class"] == "pg_class" and obj["kind"] in TABLE_RELKINDS
@@ -102,71 +139,63 @@ class Catalog:
 
 
 def validate_map(catalog, targets, left_behind):
-    """List every problem of the map against the source, each naming its fix."""
+    """List every problem of the map against the source, each naming its fix.
+
+    Returns (problems, owner: table identity -> service, tables left behind by the map)."""
     problems = []
-    known = sorted(catalog.tables)
     owner = {}
     for target in targets:
         for service, tables in target["services"].items():
             if not tables:
                 problems.append(f"service '{service}' maps no table: give it at least one or remove it from dbsplit_services")
             for name in tables:
-                qname = qualify(name)
-                rel = catalog.tables.get(qname)
-                if qname.split(".", 1)[1].startswith(ALEMBIC_PREFIX):
+                identity, why = catalog.resolve_table(name)
+                if identity is None:
+                    problems.append(f"service '{service}' maps table {why}: fix the name in dbsplit_services")
+                    continue
+                rel = catalog.tables[identity]
+                if rel["name"].startswith(ALEMBIC_PREFIX):
                     problems.append(f"service '{service}' maps '{name}': alembic_version* tables are never migrated "
                                     "(each service stamps its own after the transfer); remove it from the map")
-                    continue
-                if rel is None:
-                    hint = difflib.get_close_matches(qname, known, n=1)
-                    problems.append(f"service '{service}' maps table '{name}', which does not exist in the source"
-                                    + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                                    + ": fix the name in dbsplit_services")
                     continue
                 if rel["parent"]:
                     problems.append(f"service '{service}' maps '{name}', a partition: map its partitioned table "
                                     "instead (partitions follow their parent)")
                     continue
-                if qname in owner:
-                    problems.append(f"table '{qname}' is mapped to both '{owner[qname]}' and '{service}': "
+                if identity in owner:
+                    problems.append(f"table {identity} is mapped to both '{owner[identity]}' and '{service}': "
                                     "a table belongs to one service; remove one of them")
                     continue
-                owner[qname] = service
+                owner[identity] = service
+    left = set()
     for name in left_behind:
-        qname = qualify(name)
-        if qname not in catalog.tables:
-            hint = difflib.get_close_matches(qname, known, n=1)
-            problems.append(f"dbsplit_tables_left_behind lists '{name}', which does not exist in the source"
-                            + (f" (did you mean '{hint[0]}'?)" if hint else "") + ": fix or remove it")
-        elif qname in owner:
-            problems.append(f"table '{qname}' is both mapped to '{owner[qname]}' and left behind: choose one")
-    left = {qualify(n) for n in left_behind}
-    for qname, rel in sorted(catalog.tables.items()):
-        if rel["parent"] or qname in owner or qname in left:
+        identity, why = catalog.resolve_table(name)
+        if identity is None:
+            problems.append(f"dbsplit_tables_left_behind lists {why}: fix or remove it")
+        elif identity in owner:
+            problems.append(f"table {identity} is both mapped to '{owner[identity]}' and left behind: choose one")
+        else:
+            left.add(identity)
+    for identity, rel in sorted(catalog.tables.items()):
+        if rel["parent"] or identity in owner or identity in left or rel["name"].startswith(ALEMBIC_PREFIX):
             continue
-        if qname.split(".", 1)[1].startswith(ALEMBIC_PREFIX):
-            continue
-        problems.append(f"table '{qname}' is in the source but in no service: its rows would be lost. "
+        problems.append(f"table {identity} is in the source but in no service: its rows would be lost. "
                         "Map it to a service in dbsplit_services or list it in dbsplit_tables_left_behind")
     return problems, owner
 
 
-def _identity(obj):
-    return f'{obj["type"]} {obj["identity"]}'
-
-
-def plan_target(catalog, target, owner):
-    """Walk the dependencies of one target database's tables."""
+def plan_target(catalog, target, owner, extra_roots=()):
+    """Walk the dependencies of one target database's tables, and of the other objects
+    (``extra_roots``) that go with them."""
     mine = {q for q, s in owner.items() if s in target["services"]}
     roots = []
     tables = []
-    for qname in sorted(mine):
-        rel = catalog.tables[qname]
-        entry = {"name": qname, "service": owner[qname], "kind": rel["kind"], "partitions": []}
+    for identity in sorted(mine):
+        rel = catalog.tables[identity]
+        entry = {"name": identity, "service": owner[identity], "kind": rel["kind"], "partitions": []}
         roots.append(_key("pg_class", rel["oid"]))
         for child in catalog.partitions(rel["oid"]):
-            crel = catalog.relations[child]
-            entry["partitions"].append(f'{crel["schema"]}.{crel["name"]}')
+            entry["partitions"].append(catalog.relations[child]["identity"])
             roots.append(_key("pg_class", child))
         tables.append(entry)
     in_target = set(roots)
@@ -174,7 +203,7 @@ def plan_target(catalog, target, owner):
     size = sum(catalog.relations[int(key.split(":")[1])].get("bytes", 0) for key in roots)
 
     included, dropped_fks, problems = set(), [], []
-    queue = list(roots)
+    queue = list(roots) + sorted(extra_roots)
     while queue:
         key = queue.pop()
         key = catalog.extension_of.get(key, key)
@@ -187,21 +216,21 @@ def plan_target(catalog, target, owner):
         if outside and obj["class"] == "pg_constraint" and obj["kind"] == "f":
             # A foreign key cannot point into another database: leave it out, and say so.
             ref = catalog.objects[outside[0]]
-            name, table = obj["identity"].rsplit(" on ", 1)
-            dropped_fks.append({"constraint": name, "table": table,
+            table = next(catalog.objects[o]["identity"] for o in catalog.owners[key] if catalog.is_table(o))
+            dropped_fks.append({"constraint": obj["address"][1][-1], "table": table,
                                 "references": ref["identity"],
                                 "references_service": owner.get(ref["identity"])})
             continue
         for need in outside:
-            problems.append(f"{_identity(obj)} needs table {catalog.objects[need]['identity']}, which is not "
+            problems.append(f"{object_name(obj)} needs table {catalog.objects[need]['identity']}, which is not "
                             "in the same target database: map both tables to services sharing one database")
         included.add(key)
-        if obj["schema"] and obj["schema"] != "public" and obj["schema"] in catalog.snapshot["namespaces"]:
-            queue.append(_key("pg_namespace", catalog.snapshot["namespaces"][obj["schema"]]))
         queue.extend(catalog.parts.get(key, ()))
         queue.extend(n for n in catalog.needs.get(key, ()) if n not in outside)
         if obj["array_of"]:
             queue.append(_key("pg_type", obj["array_of"]))
+    # A part of two objects (a table's membership in a publication) goes only where both go.
+    included = {key for key in included if catalog.owners.get(key, set()) <= included}
 
     needed = defaultdict(list)
     for key in included - in_target:
@@ -220,6 +249,142 @@ def plan_target(catalog, target, owner):
         # What the transfer selects from the backup's TOC and the verify phase compares.
         "objects": {key: {f: catalog.objects[key][f] for f in OBJECT_FIELDS} for key in sorted(included)},
     }, problems
+
+
+def tables_read(catalog, key):
+    """The tables an object depends on, through its parts and what it needs (a view's
+    query, a publication's members, a function's row-type arguments)."""
+    seen, found, queue = set(), set(), [key]
+    while queue:
+        current = queue.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if catalog.is_table(current) and current != key:
+            found.add(current)
+            continue
+        queue.extend(catalog.parts.get(current, ()))
+        queue.extend(catalog.owners.get(current, ()))
+        queue.extend(catalog.needs.get(current, ()))
+    return found
+
+
+def top_level_objects(catalog):
+    """Every object an operator created that is not a table, a part of another object or a
+    member of an extension: key -> object."""
+    return {key: obj for key, obj in catalog.objects.items()
+            if obj.get("top_level") and not catalog.is_table(key) and key not in catalog.extension_of
+            and not catalog.owners.get(key)}
+
+
+class Fates:
+    """Where each object that is not a table goes, from the map and the dependencies."""
+
+    def __init__(self, catalog, targets, owner, services, objects_left_behind):
+        self.catalog, self.targets, self.owner = catalog, targets, owner
+        self.target_of = {svc: i for i, t in enumerate(targets) for svc in t["services"]}
+        self.objects = top_level_objects(catalog)
+        by_name = {object_name(obj): key for key, obj in self.objects.items()}
+        self.problems = []
+        self.placed = defaultdict(set)       # key -> target indexes the map puts it in
+        self.declared_left = set()
+        for service, spec in sorted(services.items()):
+            for name in spec.get("objects") or []:
+                key = self._resolve(by_name, name, f"service '{service}' places")
+                if key:
+                    self.placed[key].add(self.target_of[service])
+        for name in objects_left_behind:
+            key = self._resolve(by_name, name, "dbsplit_objects_left_behind lists")
+            if key:
+                self.declared_left.add(key)
+        self.extra_roots = defaultdict(set)  # target index -> keys that go with its tables
+        self.decided = {}                    # key -> (fate, why)
+        for key in sorted(self.objects, key=lambda k: object_name(self.objects[k])):
+            self._decide(key)
+
+    def _resolve(self, by_name, name, where):
+        if name in by_name:
+            return by_name[name]
+        hint = difflib.get_close_matches(name, sorted(by_name), n=1)
+        self.problems.append(f"{where} '{name}', which is no object of the source"
+                             + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                             + ": write it as the plan lists it (type and identity)")
+        return None
+
+    def _tables_by_target(self, key):
+        found = defaultdict(list)
+        for table in sorted(self.catalog.objects[t]["identity"] for t in tables_read(self.catalog, key)):
+            service = self.owner.get(table)
+            found[self.target_of[service] if service else None].append(table)
+        return found
+
+    def _decide(self, key):
+        name = object_name(self.objects[key])
+        by_target = self._tables_by_target(key)
+        if key in self.declared_left:
+            if key in self.placed:
+                self.problems.append(f"{name} is both placed with a service and in dbsplit_objects_left_behind: "
+                                     "choose one")
+            self.decided[key] = ("left", "declared in dbsplit_objects_left_behind")
+            return
+        if key in self.placed:
+            for index in sorted(self.placed[key]):
+                foreign = [t for i, tables in by_target.items() if i != index for t in tables]
+                if foreign:
+                    self.problems.append(
+                        f"{name} is placed in {self.targets[index]['database']} but depends on "
+                        f"{', '.join(foreign)}, which {self.targets[index]['database']} does not receive: "
+                        "place it with the service of those tables, or list it in dbsplit_objects_left_behind")
+                else:
+                    self.extra_roots[index].add(key)
+            self.decided[key] = ("placed", "placed by the map")
+            return
+        if not by_target:
+            self.decided[key] = ("free", None)
+        elif list(by_target) == [None]:
+            self.decided[key] = ("left", f"reads only tables left behind ({', '.join(by_target[None])})")
+        elif len(by_target) == 1:
+            index = next(iter(by_target))
+            self.extra_roots[index].add(key)
+            services = sorted({self.owner[t] for t in by_target[index]})
+            self.decided[key] = ("with", f"reads tables of {', '.join(services)} only")
+        else:
+            self.decided[key] = ("across", by_target)
+
+    def resolve(self, included):
+        """The fate of every object, once the targets' walks (``included``: one set of keys
+        per target) are known; adds a problem for each object that has none."""
+        fates = []
+        for key in sorted(self.objects, key=lambda k: object_name(self.objects[k])):
+            name = object_name(self.objects[key])
+            where = [self.targets[i]["database"] for i, keys in enumerate(included) if key in keys]
+            fate, why = self.decided[key]
+            if fate == "left":
+                if where:
+                    self.problems.append(f"{name} is left behind ({why}) but {', '.join(where)} needs it: "
+                                         "remove it from dbsplit_objects_left_behind")
+                fates.append({"object": name, "targets": [], "fate": why})
+                continue
+            if fate == "across" and not where:
+                reads = "; ".join(f"{', '.join(tables)} ("
+                                  + (f"{', '.join(sorted({self.owner[t] for t in tables}))} in "
+                                     f"{self.targets[i]['database']}" if i is not None else "left behind") + ")"
+                                  for i, tables in self._tables_by_target(key).items())
+                self.problems.append(f"{name} reads tables that end up in different databases ({reads}): it can "
+                                     f"exist in none of them. List it in dbsplit_objects_left_behind: ['{name}']")
+                continue
+            if fate == "free" and not where:
+                invisible = (" (what a function body reads is invisible to PostgreSQL)"
+                             if self.objects[key]["class"] == "pg_proc" else "")
+                self.problems.append(
+                    f"{name} depends on no table{invisible}: place it "
+                    f"with the service(s) that use it (objects: ['{name}'] under the service in dbsplit_services) "
+                    f"or list it in dbsplit_objects_left_behind")
+                continue
+            if fate in ("free", "across"):
+                why = "needed by what goes there (a column type, default, check, trigger or another object)"
+            fates.append({"object": name, "targets": sorted(set(where)), "fate": why})
+        return fates
 
 
 def group_targets(services):
@@ -262,8 +427,9 @@ def large_object_problems(large_objects, service, services):
     return []
 
 
-def build_plan(snapshot, services, left_behind=(), large_objects_service=None):
-    """The whole plan: targets, tables left behind, problems, and a stable hash.
+def build_plan(snapshot, services, left_behind=(), large_objects_service=None, objects_left_behind=()):
+    """The whole plan: targets, tables and objects left behind, every object's fate,
+    problems, and a stable hash.
 
     ``large_objects_service`` names the service whose target receives the source's large
     objects; its target's "large_objects" is {count, bytes, note}, every other's None.
@@ -273,15 +439,17 @@ def build_plan(snapshot, services, left_behind=(), large_objects_service=None):
     problems, owner = validate_map(catalog, targets, left_behind)
     large_objects = snapshot["large_objects"]
     problems.extend(large_object_problems(large_objects, large_objects_service, services))
+    left = sorted(q for q, rel in catalog.tables.items() if not rel["parent"] and q not in owner)
+    fates = Fates(catalog, targets, owner, services, objects_left_behind)
     planned = []
-    for target in targets:
-        tplan, tproblems = plan_target(catalog, target, owner)
+    for index, target in enumerate(targets):
+        tplan, tproblems = plan_target(catalog, target, owner, fates.extra_roots[index])
         receives = bool(large_objects["count"]) and large_objects_service in target["services"]
         tplan["large_objects"] = dict(large_objects) if receives else None
         planned.append(tplan)
         problems.extend(tproblems)
-    left = sorted(q for q, rel in catalog.tables.items()
-                  if not rel["parent"] and q not in owner)
+    objects = fates.resolve([set(t["objects"]) for t in planned])
+    problems.extend(fates.problems)
     plan = {
         "source_database": snapshot["database"],
         "source_server_version": snapshot["server_version"],
@@ -289,19 +457,21 @@ def build_plan(snapshot, services, left_behind=(), large_objects_service=None):
         "source_large_objects": dict(large_objects, service=large_objects_service),
         "targets": planned,
         "left_behind": left,
+        "objects": objects,
         "problems": problems,
     }
-    plan["hash"] = plan_hash(plan, catalog)
+    plan["hash"] = plan_hash(plan)
     return plan
 
 
-def plan_hash(plan, catalog):
+def plan_hash(plan):
     """Hash of what the plan moves, by name (not OID): equal plans give equal hashes."""
     canonical = {
         "source": plan["source_database"],
         "targets": [{"database": t["database"], "services": t["services"], "tables": t["tables"],
-                     "objects": sorted(_identity(o) for o in t["objects"].values()),
+                     "objects": sorted(object_name(o) for o in t["objects"].values()),
                      "dropped": t["dropped_foreign_keys"],
                      "large_objects": t["large_objects"] is not None} for t in plan["targets"]],
+        "fates": plan["objects"],
     }
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:16]

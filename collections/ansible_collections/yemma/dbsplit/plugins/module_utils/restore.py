@@ -41,10 +41,8 @@ def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, 
     backup.check_archive(manifest)
     backup_dir, archive = os.path.split(manifest["archive"])
     mounts = [(backup_dir, "/backup", "ro")]
-    listing = pgtools.run_tool(runtime, password, "pg_restore", ["--list", f"/backup/{archive}"],
-                               name=container_name(runtime["tool"], database), mounts=mounts)
-    selected, entries = toc.filter_listing(listing, target_plan["objects"],
-                                           target_plan.get("large_objects"))
+    _database, toc_entries = toc.read_toc(manifest["archive"])
+    selected, entries = toc.filter_entries(toc_entries, target_plan["objects"], target_plan.get("large_objects"))
     os.makedirs(work_dir, mode=0o700, exist_ok=True)
     backup.write_private(os.path.join(work_dir, f"{database}.list"), selected)
     if rebuild:

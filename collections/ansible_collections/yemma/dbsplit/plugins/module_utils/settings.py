@@ -13,7 +13,7 @@ ENDPOINT_KEYS = {"container", "compose_service", "database", "host", "port", "to
 SECRET_KEYS = {"user", "password"}
 SOURCE_KEYS = {"container", "compose_service", "database", "dump_file", "tools_image", "scratch_container",
                "host", "port", "tools_network"}
-SERVICE_KEYS = {"tables", "endpoint", "alembic"}
+SERVICE_KEYS = {"tables", "endpoint", "alembic", "objects"}
 ALEMBIC_KEYS = {"args", "env", "version_table"}
 # PostgreSQL's limit on a name (NAMEDATALEN - 1 bytes).
 NAME_BYTES = 63
@@ -131,6 +131,10 @@ def service_problems(name, spec):
         for table in tables:
             if not isinstance(table, str) or not table.strip():
                 problems.append(f"{where}.tables has {table!r}: each entry is a table name such as public.users")
+    objects = spec.get("objects", [])
+    if not isinstance(objects, list) or not all(isinstance(o, str) and " " in o.strip() for o in objects):
+        problems.append(f"{where}.objects must be a list of objects named as the plan names them, type and identity "
+                        f"(e.g. 'function public.slugify(pg_catalog.text)'; got {objects!r})")
     if "endpoint" not in spec:
         problems.append(f"{where} has no endpoint: add endpoint: {{container: ..., database: ..., compose_service: ...}}")
     else:
@@ -203,7 +207,8 @@ def problems(settings):
     if settings.get("dbsplit_on_failure", "return") not in ("return", "stay"):
         found.append(f"dbsplit_on_failure must be return (put the platform back on the monolith) or stay "
                      f"(got {settings['dbsplit_on_failure']!r})")
-    for key in ("dbsplit_backend_services", "dbsplit_infrastructure_services", "dbsplit_tables_left_behind"):
+    for key in ("dbsplit_backend_services", "dbsplit_infrastructure_services", "dbsplit_tables_left_behind",
+                "dbsplit_objects_left_behind"):
         value = settings.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             found.append(f"{key} must be a list of names (got {value!r})")

@@ -1,118 +1,162 @@
 """Select one target database's share of a full pg_dump archive.
 
-``pg_restore -l`` lists the archive's table of contents (TOC), one entry a line:
-``<dump id>; <catalog oid> <object oid> <desc> <schema> <name> <owner>``. Entries for
-catalog objects carry the object's OID, so the plan's OIDs pick them exactly, without
-parsing names that may contain spaces. A few entries carry no OID (0 0): sequence
-values, partition attachments, comments; they are matched by the exact
-``<schema> <name> `` text the plan predicts. The result is fed to ``pg_restore -L``.
+The table of contents (TOC) is read from the custom-format archive itself, not from
+``pg_restore --list``: the listing prints names raw and space-separated (a table
+``"a.b on c"`` or a schema ``"Odd Schema"`` cannot be told from the words around it) and
+leaves out what links the entries. The archive holds, for every entry, its dump id, the
+catalog and OID of the object it creates, and the dump ids it depends on. So:
 
-Large objects belong to the database, not to a table: PostgreSQL 15 lists one
-``<id>; 2613 <oid> BLOB - <oid> <owner>`` entry per object (its creation), one
-``<id>; 0 0 BLOBS - BLOBS `` entry (the content of all of them), and their
-``COMMENT - LARGE OBJECT <oid>`` / ``ACL - LARGE OBJECT <oid>`` entries. They all go to
-the one target the plan gives them to.
+- an entry that creates a catalog object is selected when the plan holds that object
+  (by catalog OID and object OID: no name is ever parsed);
+- an entry that creates nothing by itself (table data, sequence values, partition and
+  index attachments, comments, ownerships of sequences, materialized view data) is
+  selected when every entry it depends on is selected.
+
+Large objects belong to the database, not to a table: they all go to the one target the
+plan gives them to (``BLOB`` entries, the ``BLOBS`` data entry, and their comments and
+ACLs, which depend on a ``BLOB``).
+
+The selection is written as a ``pg_restore --use-list`` file, in the archive's order (the
+order pg_restore then follows): one line an entry, its dump id first (the only part
+pg_restore reads), then what it is, for the operator.
 """
 
-import re
+from collections import namedtuple
 
-# Fixed OIDs of the system catalogs, as pg_dump prints them in the TOC.
-CATALOG_OIDS = {
-    "pg_class": 1259, "pg_type": 1247, "pg_proc": 1255, "pg_constraint": 2606,
-    "pg_trigger": 2620, "pg_attrdef": 2604, "pg_extension": 3079, "pg_namespace": 2615,
-    "pg_rewrite": 2618, "pg_policy": 3256, "pg_collation": 3456,
-}
-PG_LARGEOBJECT = 2613
-LARGE_OBJECT_DATA = "BLOBS - BLOBS "
-LARGE_OBJECT_EXTRAS = ("COMMENT - LARGE OBJECT ", "ACL - LARGE OBJECT ", "SECURITY LABEL - LARGE OBJECT ")
+# A large object's entry (BLOB; BLOB METADATA from pg_dump 17) and the content of all (BLOBS).
+LARGE_OBJECT_DESCS = {"BLOB", "BLOB METADATA", "BLOBS"}
+# Entries pg_restore always processes itself (session settings of the restore).
+SPECIAL_DESCS = {"ENCODING", "STDSTRINGS", "SEARCHPATH"}
+MAGIC = b"PGDMP"
+# Archive versions this reader knows (pg_dump 12 to 17 write 1.14 to 1.16).
+FIRST_VERSION, LAST_VERSION = (1, 14), (1, 16)
 
-# Entries that hold rows: "0 <relation oid>".
-DATA_DESCS = ("TABLE DATA", "MATERIALIZED VIEW DATA")
-
-ENTRY = re.compile(r"^(\d+); (\d+) (\d+) (.+)$")
+Entry = namedtuple("Entry", "dump_id catalog_oid oid desc namespace tag owner deps")
 
 
 class TocError(RuntimeError):
-    """The archive does not hold what the plan expects."""
+    """The archive does not hold what the plan expects, or is not one this reader knows."""
 
 
-def selection(objects):
-    """What of the TOC belongs to a target: OID pairs, data relations, named entries.
+class _Reader:
+    def __init__(self, stream, path):
+        self.stream, self.path = stream, path
+        self.int_size = 4
 
-    ``objects`` is a plan target's "objects": key ("pg_class:16501") -> catalog row
-    (class, oid, type, schema, name, kind).
+    def bytes(self, count):
+        data = self.stream.read(count)
+        if len(data) != count:
+            raise TocError(f"{self.path} ends inside its table of contents: the backup is truncated")
+        return data
+
+    def int(self):
+        sign, data = self.bytes(1)[0], self.bytes(self.int_size)
+        value = int.from_bytes(data, "little")
+        return -value if sign else value
+
+    def str(self):
+        length = self.int()
+        return None if length < 0 else self.bytes(length).decode("utf-8")
+
+
+def read_toc(path):
+    """(database, [Entry]) of a custom-format archive, reading only its header and TOC."""
+    with open(path, "rb") as stream:
+        return read_toc_from(stream, path)
+
+
+def read_toc_from(stream, path):
+    """read_toc on an open archive, which is left positioned right after its TOC."""
+    reader = _Reader(stream, path)
+    if stream.read(5) != MAGIC:
+        raise TocError(f"{path} is not a pg_dump custom-format archive")
+    major, minor, _rev, reader.int_size, offset_size, _format = reader.bytes(6)
+    if not FIRST_VERSION <= (major, minor) <= LAST_VERSION:
+        raise TocError(f"{path} is a pg_dump archive of format {major}.{minor}, which this tool does not read "
+                       f"(it reads {FIRST_VERSION[0]}.{FIRST_VERSION[1]} to {LAST_VERSION[0]}.{LAST_VERSION[1]}): "
+                       "take the backup with the tools image's pg_dump")
+    if (major, minor) >= (1, 15):
+        reader.bytes(1)          # compression algorithm
+    else:
+        reader.int()             # compression level
+    for _ in range(7):           # creation time
+        reader.int()
+    database = reader.str()
+    reader.str()                 # server version
+    reader.str()                 # pg_dump version
+    entries = []
+    for _ in range(reader.int()):
+        dump_id = reader.int()
+        reader.int()             # has a data dumper
+        catalog_oid, oid = int(reader.str()), int(reader.str())
+        tag, desc = reader.str(), reader.str()
+        reader.int()             # section
+        reader.str(), reader.str(), reader.str()   # CREATE, DROP and COPY statements
+        namespace = reader.str()
+        reader.str(), reader.str()                 # tablespace, table access method
+        if (major, minor) >= (1, 16):
+            reader.int()         # relkind
+        owner = reader.str()
+        reader.str()             # "with oids", always false
+        deps = []
+        while (dep := reader.str()) is not None:
+            deps.append(int(dep))
+        reader.bytes(1 + offset_size)              # where the entry's data is
+        entries.append(Entry(dump_id, catalog_oid, oid, desc, namespace, tag, owner, tuple(deps)))
+    return database, entries
+
+
+def _line(entry):
+    words = [f"{entry.dump_id};", str(entry.catalog_oid), str(entry.oid), entry.desc,
+             entry.namespace or "-", entry.tag or "-", entry.owner or ""]
+    # pg_restore reads a line's leading dump id only; the rest is for the reader (one line each).
+    return " ".join(words).replace("\n", " ").replace("\r", " ").rstrip()
+
+
+def filter_entries(entries, objects, large_objects=None):
+    """Return the ``pg_restore -L`` list for a target, and how many entries it holds.
+
+    ``objects`` is a plan target's "objects" (key -> catalog row with class_oid and oid),
+    ``large_objects`` the plan target's
+    "large_objects" (None: the target gets none). Fails if a planned table, or the planned
+    large objects, have no data in the archive: the plan and the backup would not describe
+    the same database.
     """
-    by_oid, data, named = set(), set(), set()
-    for obj in objects.values():
-        by_oid.add((CATALOG_OIDS.get(obj["class"], 0), obj["oid"]))
-        if obj["class"] != "pg_class":
-            if obj["type"] == "extension":
-                named.add(f'COMMENT - EXTENSION {obj["name"]} ')
+    wanted = {(o["class_oid"], o["oid"]) for o in objects.values()}
+    existing = {entry.dump_id for entry in entries}
+    kept, dependent = [], []
+    for entry in entries:
+        if entry.desc in SPECIAL_DESCS:
             continue
-        schema, name = obj["schema"], obj["name"]
-        kind = obj["kind"]
-        if kind in ("r", "p", "m"):
-            data.add(obj["oid"])
-            named.add(f"TABLE ATTACH {schema} {name} ")
-            named.add(f"COMMENT {schema} TABLE {name} ")
-            named.add(f"COMMENT {schema} COLUMN {name}.")
-        elif kind == "S":
-            named.add(f"SEQUENCE SET {schema} {name} ")
-            named.add(f"SEQUENCE OWNED BY {schema} {name} ")
-            named.add(f"COMMENT {schema} SEQUENCE {name} ")
-        elif kind in ("i", "I"):
-            named.add(f"INDEX ATTACH {schema} {name} ")
-            named.add(f"COMMENT {schema} INDEX {name} ")
-    return by_oid, data, named
-
-
-def parse(listing):
-    """Yield (line, dump id, catalog oid, object oid, rest) for each TOC entry."""
-    for line in listing.splitlines():
-        if not line or line.startswith(";"):
-            continue
-        match = ENTRY.match(line)
-        if not match:
-            raise TocError(f"unexpected line in pg_restore -l output: {line!r}")
-        dump_id, cat, oid, rest = match.groups()
-        yield line, int(dump_id), int(cat), int(oid), rest
-
-
-def is_large_object_entry(cat, oid, rest):
-    if cat == PG_LARGEOBJECT:
-        return True
-    return not cat and not oid and (rest == LARGE_OBJECT_DATA or rest.startswith(LARGE_OBJECT_EXTRAS))
-
-
-def filter_listing(listing, objects, large_objects=None):
-    """Return the ``pg_restore -L`` list for a target, and the counts of what it holds.
-
-    ``large_objects`` is the plan target's "large_objects" (None: the target gets none).
-    Fails if a planned table, or the planned large objects, have no data entry in the
-    archive: the plan and the backup would not describe the same database.
-    """
-    by_oid, data, named = selection(objects)
-    kept, seen_data, seen_large_object_data = [], set(), False
-    for line, _dump_id, cat, oid, rest in parse(listing):
-        if is_large_object_entry(cat, oid, rest):
+        if entry.desc in LARGE_OBJECT_DESCS:
             if large_objects:
-                kept.append(line)
-                seen_large_object_data = seen_large_object_data or rest == LARGE_OBJECT_DATA
-        elif cat and (cat, oid) in by_oid:
-            kept.append(line)
-        elif not cat and oid and rest.startswith(DATA_DESCS) and oid in data:
-            kept.append(line)
-            seen_data.add(oid)
-        elif not cat and not oid and any(rest.startswith(prefix) for prefix in named):
-            kept.append(line)
-    # Partitioned parents hold no rows themselves and have no data entry.
-    missing = {oid for oid in data if objects[f"pg_class:{oid}"]["kind"] != "p"} - seen_data
+                kept.append(entry)
+        elif entry.catalog_oid:
+            if (entry.catalog_oid, entry.oid) in wanted:
+                kept.append(entry)
+        else:
+            dependent.append(entry)
+    selected = {entry.dump_id for entry in kept}
+    # A dependent entry may depend on another (a materialized view's data on its tables'
+    # data): repeat until nothing more is selected.
+    while True:
+        ready = [e for e in dependent
+                 if any(d in existing for d in e.deps) and all(d in selected for d in e.deps if d in existing)]
+        if not ready:
+            break
+        kept.extend(ready)
+        selected.update(e.dump_id for e in ready)
+        dependent = [e for e in dependent if e.dump_id not in selected]
+    data = {entry.oid for entry in kept if entry.desc == "TABLE DATA"}
+    missing = sorted(o["identity"] for o in objects.values()
+                     if o["class"] == "pg_class" and o["kind"] == "r" and o["oid"] not in data)
     if missing:
-        names = sorted(objects[f"pg_class:{oid}"]["identity"] for oid in missing)
-        raise TocError(f"the backup has no data for planned tables {names}: it was not taken from the "
+        raise TocError(f"the backup has no data for planned tables {missing}: it was not taken from the "
                        "planned source; run the plan and backup phases again")
-    if large_objects and not seen_large_object_data:
+    if large_objects and not any(e.desc == "BLOBS" for e in kept):
         raise TocError(f"the plan gives this target the source's {large_objects['count']} large objects, but the "
                        "backup holds none: it was not taken from the planned source; run the plan and backup "
                        "phases again")
-    return "\n".join(kept) + "\n", len(kept)
+    # pg_restore --use-list restores in the list's order: keep the archive's (pg_dump sorts
+    # it so that every entry comes after what it depends on).
+    return "".join(_line(e) + "\n" for e in entries if e.dump_id in selected), len(selected)

@@ -17,6 +17,36 @@ def planned_relations(target_plan):
     return sorted(tables), sorted(leaves), sorted(sequences), sorted(enums)
 
 
+# Parts of a table, compared with it (fingerprint.schema_objects), and what comes with a type.
+TABLE_PART_CLASSES = {"pg_constraint", "pg_trigger", "pg_attrdef", "pg_rewrite", "pg_policy", "pg_publication_rel"}
+
+
+def placed_objects(target_plan):
+    """The target's objects that are neither tables nor their parts: views, functions,
+    types, sequences, schemas, extensions, publications... (type identity, address)."""
+    placed = []
+    for obj in target_plan["objects"].values():
+        if obj["class"] in TABLE_PART_CLASSES or obj["type"] in ("table", "index"):
+            continue
+        if obj["class"] == "pg_type" and (obj["kind"] == "rowtype" or obj["identity"].endswith("[]")):
+            continue
+        placed.append((f'{obj["type"]} {obj["identity"]}', obj["address"]))
+    return sorted(placed)
+
+
+def object_differences(psycopg, src, dst, target_plan):
+    """Each placed object exists in the target with the source's definition."""
+    differences = []
+    for name, address in placed_objects(target_plan):
+        expected = fingerprint.object_definition(psycopg, src, address)
+        found = fingerprint.object_definition(psycopg, dst, address)
+        if found is None:
+            differences.append(f"{name} is missing")
+        elif found != expected:
+            differences.append(f"{name} differs: source {expected!r}, target {found!r}")
+    return differences
+
+
 def compare(psycopg, source_params, target_params, target_plan, jobs):
     """Return (per-table figures, differences). Reads only."""
     tables, leaves, sequences, enums = planned_relations(target_plan)
@@ -63,6 +93,7 @@ def compare(psycopg, source_params, target_params, target_plan, jobs):
             a, b = fingerprint.enum_labels(src, qname), fingerprint.enum_labels(dst, qname)
             if a != b:
                 differences.append(f"enum {qname}: source labels {a}, target {b}")
+        differences += object_differences(psycopg, src, dst, target_plan)
         differences += large_object_differences(src, dst, target_plan.get("large_objects"))
     return figures, differences
 
