@@ -20,8 +20,8 @@ BACKEND = GROUP_VARS["dbsplit_backend_services"]
 INFRA = ["redis", "minio", "elasticsearch", "kibana", "nginx", "frontend"]
 
 
-def run(argv, check=True, **kwargs):
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, **kwargs)
+def run(argv, check=True, timeout=900, **kwargs):
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
@@ -50,13 +50,13 @@ def container_ip(container):
     return networks["yemma-network"]["IPAddress"]
 
 
-def ansible_playbook(*args, env=None):
+def ansible_playbook(*args, env=None, timeout=1800):
     venv = os.path.join(ROOT, ".venv", "bin")
     full_env = dict(os.environ, PATH=f"{venv}:{os.environ['PATH']}", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                     ANSIBLE_FORCE_COLOR="0", **(env or {}))
     # No terminal, as in CI or cron: a prompt (rollback's confirmation) gets no answer.
     return subprocess.run([os.path.join(venv, "ansible-playbook"), *args], cwd=ROOT, capture_output=True,
-                          stdin=subprocess.DEVNULL, text=True, env=full_env)
+                          stdin=subprocess.DEVNULL, text=True, env=full_env, timeout=timeout)
 
 
 def http_json(url, method="GET", body=None, status=200):

@@ -75,7 +75,11 @@ FROM (SELECT md5(oid || ':' || md5(lo_get(oid))) AS h FROM pg_largeobject_metada
 
 
 def table_fingerprint(conn, qname):
+    """Rows and checksum of a table or a materialized view (one never refreshed has none)."""
     with conn.cursor() as cur:
+        cur.execute("SELECT relkind = 'm' AND NOT relispopulated FROM pg_class WHERE oid = %s::regclass", (qname,))
+        if cur.fetchone()[0]:
+            return {"rows": 0, "checksum": "not populated"}
         cur.execute(TABLE_FINGERPRINT_SQL.format(table=qname))
         count, high, low = cur.fetchone()
     digest = hashlib.sha256(f"{count}:{high}:{low}".encode()).hexdigest()[:32]

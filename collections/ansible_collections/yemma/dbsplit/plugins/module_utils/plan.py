@@ -31,7 +31,7 @@ PART_CLASSES = {"pg_constraint", "pg_trigger", "pg_attrdef", "pg_rewrite", "pg_p
                 "pg_class", "pg_type", "pg_publication_rel", "pg_publication_namespace"}
 PART_RELKINDS = {"i", "I", "S", "c"}
 TABLE_RELKINDS = {"r", "p"}
-OBJECT_FIELDS = ("class", "class_oid", "oid", "type", "identity", "kind", "address")
+OBJECT_FIELDS = ("class", "class_oid", "oid", "type", "identity", "kind", "address", "top_level")
 
 # What an operator reads in the plan: the objects that `pg_dump -t` leaves out.
 NEEDED_LABELS = {"function": "functions", "sequence": "sequences", "extension": "extensions",
@@ -59,13 +59,37 @@ def object_name(obj):
     return f'{obj["type"]} {obj["identity"]}'
 
 
-def table_spellings(rel):
-    """Every way the map may write a table: its identity (``public."Person"``), raw
-    (``public.Person``), and without the schema when it is public."""
-    spellings = {rel["identity"], f'{rel["schema"]}.{rel["name"]}'}
-    if rel["schema"] == "public":
-        spellings |= {rel["name"], rel["identity"].split(".", 1)[1]}
-    return spellings
+def parse_qualified(text):
+    """The raw parts of a name written in SQL (``public."Person"`` -> ["public", "Person"]):
+    quoted parts as they are (with "" for a quote), unquoted ones folded to lower case as
+    PostgreSQL folds them. None when it is not a valid SQL name."""
+    parts, i = [], 0
+    while True:
+        if text[i:i + 1] == '"':
+            end, part = i + 1, []
+            while True:
+                close = text.find('"', end)
+                if close < 0:
+                    return None
+                part.append(text[end:close])
+                if text[close + 1:close + 2] != '"':
+                    break
+                part.append('"')
+                end = close + 2
+            parts.append("".join(part))
+            i = close + 1
+        else:
+            dot = text.find(".", i)
+            word = text[i:] if dot < 0 else text[i:dot]
+            if not word or '"' in word or any(c.isspace() for c in word):
+                return None
+            parts.append("".join(c.lower() if "A" <= c <= "Z" else c for c in word))
+            i = len(text) if dot < 0 else dot
+        if i == len(text):
+            return parts
+        if text[i] != ".":
+            return None
+        i += 1
 
 
 class Catalog:
@@ -76,13 +100,16 @@ class Catalog:
         self.objects = {_key(o["class"], o["oid"]): o for o in snapshot["objects"]}
         self.tables = {}      # identity -> relation, tables and partitions only
         self.relations = {}   # oid -> relation
-        self.spellings = defaultdict(set)  # how the map may write a table -> identities
+        self.raw_names = defaultdict(set)  # "schema.name" as stored, and "name" in public -> identities
+        self.by_parts = {}                 # (schema, name) as stored -> identity
         for rel in snapshot["relations"]:
             self.relations[rel["oid"]] = rel
             if rel["kind"] in TABLE_RELKINDS:
                 self.tables[rel["identity"]] = rel
-                for spelling in table_spellings(rel):
-                    self.spellings[spelling].add(rel["identity"])
+                self.by_parts[(rel["schema"], rel["name"])] = rel["identity"]
+                self.raw_names[f'{rel["schema"]}.{rel["name"]}'].add(rel["identity"])
+                if rel["schema"] == "public":
+                    self.raw_names[rel["name"]].add(rel["identity"])
             self.objects.setdefault(_key("pg_class", rel["oid"]), {
                 "class": "pg_class", "oid": rel["oid"], "type": "table", "identity": rel["identity"],
                 "kind": rel["kind"], "array_of": None, "top_level": True,
@@ -117,8 +144,15 @@ class Catalog:
         return obj["kind"] in PART_RELKINDS
 
     def resolve_table(self, name):
-        """(identity, None) of the table ``name`` spells, or (None, why not)."""
-        found = self.spellings.get(name, set())
+        """(identity, None) of the table ``name`` names, or (None, why not). A name is read
+        as stored (``public.Person``, or ``Person`` in public), so a map need not quote at
+        all, and as SQL (``public."Person"``, or ``"Person"``) where that is valid."""
+        found = set(self.raw_names.get(name, ()))
+        parts = parse_qualified(name)
+        if parts and len(parts) <= 2:
+            key = tuple(["public"] * (2 - len(parts)) + parts)
+            if key in self.by_parts:
+                found.add(self.by_parts[key])
         if len(found) == 1:
             return next(iter(found)), None
         if found:
@@ -318,6 +352,9 @@ class Fates:
             found[self.target_of[service] if service else None].append(table)
         return found
 
+    def _holds_anything(self, schema_key):
+        return any(schema_key in needs for needs in self.catalog.needs.values())
+
     def _decide(self, key):
         name = object_name(self.objects[key])
         by_target = self._tables_by_target(key)
@@ -339,7 +376,10 @@ class Fates:
                     self.extra_roots[index].add(key)
             self.decided[key] = ("placed", "placed by the map")
             return
-        if not by_target:
+        if not by_target and self.objects[key]["class"] == "pg_namespace" and self._holds_anything(key):
+            # A schema goes where its objects go; if none of them goes anywhere, it stays.
+            self.decided[key] = ("schema", "none of the objects in it is migrated")
+        elif not by_target:
             self.decided[key] = ("free", None)
         elif list(by_target) == [None]:
             self.decided[key] = ("left", f"reads only tables left behind ({', '.join(by_target[None])})")
@@ -359,6 +399,8 @@ class Fates:
             name = object_name(self.objects[key])
             where = [self.targets[i]["database"] for i, keys in enumerate(included) if key in keys]
             fate, why = self.decided[key]
+            if fate == "schema" and not where:
+                fate = "left"
             if fate == "left":
                 if where:
                     self.problems.append(f"{name} is left behind ({why}) but {', '.join(where)} needs it: "
@@ -381,8 +423,8 @@ class Fates:
                     f"with the service(s) that use it (objects: ['{name}'] under the service in dbsplit_services) "
                     f"or list it in dbsplit_objects_left_behind")
                 continue
-            if fate in ("free", "across"):
-                why = "needed by what goes there (a column type, default, check, trigger or another object)"
+            if fate in ("free", "across", "schema"):
+                why = "needed there (by a column, default, check, trigger or another object)"
             fates.append({"object": name, "targets": sorted(set(where)), "fate": why})
         return fates
 

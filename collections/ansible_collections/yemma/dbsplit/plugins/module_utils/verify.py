@@ -8,30 +8,22 @@ from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, 
 
 
 def planned_relations(target_plan):
-    """Leaf tables (hold rows), all tables, sequences and enum types of a plan target."""
+    """Tables, what holds rows (leaf tables and materialized views), sequences and enum
+    types of a plan target."""
     objects = target_plan["objects"].values()
     tables = [o["identity"] for o in objects if o["class"] == "pg_class" and o["kind"] in ("r", "p")]
-    leaves = [o["identity"] for o in objects if o["class"] == "pg_class" and o["kind"] == "r"]
+    leaves = [o["identity"] for o in objects if o["class"] == "pg_class" and o["kind"] in ("r", "m")]
     sequences = [o["identity"] for o in objects if o["class"] == "pg_class" and o["kind"] == "S"]
     enums = [o["identity"] for o in objects if o["class"] == "pg_type" and o["kind"] == "e"]
     return sorted(tables), sorted(leaves), sorted(sequences), sorted(enums)
 
 
-# Parts of a table, compared with it (fingerprint.schema_objects), and what comes with a type.
-TABLE_PART_CLASSES = {"pg_constraint", "pg_trigger", "pg_attrdef", "pg_rewrite", "pg_policy", "pg_publication_rel"}
-
-
 def placed_objects(target_plan):
-    """The target's objects that are neither tables nor their parts: views, functions,
-    types, sequences, schemas, extensions, publications... (type identity, address)."""
-    placed = []
-    for obj in target_plan["objects"].values():
-        if obj["class"] in TABLE_PART_CLASSES or obj["type"] in ("table", "index"):
-            continue
-        if obj["class"] == "pg_type" and (obj["kind"] == "rowtype" or obj["identity"].endswith("[]")):
-            continue
-        placed.append((f'{obj["type"]} {obj["identity"]}', obj["address"]))
-    return sorted(placed)
+    """The target's objects that an operator created and that are not tables (views,
+    functions, types, sequences no column owns, schemas, extensions, publications...):
+    [(type and identity, address)]. Tables and their parts are compared apart."""
+    return sorted((f'{o["type"]} {o["identity"]}', o["address"]) for o in target_plan["objects"].values()
+                  if o["top_level"] and o["type"] != "table")
 
 
 def object_differences(psycopg, src, dst, target_plan):
