@@ -91,10 +91,10 @@ def main():
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
-    database = params["target"]["db"]
+    database = params["target_plan"]["label"]
     try:
         if not module.check_mode:
-            pgtools.remove_stale(restore.container_name(params["target"]["tool_name"], database))
+            pgtools.remove_stale(restore.container_name(params["target"]["tool_name"], params["target_plan"]))
         with pgconn.connect(psycopg, params["target"]) as conn:
             info = target.inspect(conn, params["target"]["tool_name"])
             action, why = target.verdict(info, params["plan_hash"], params["manifest"]["id"])

@@ -13,6 +13,11 @@ description:
   - Also compares sequence values, enum labels, and each table's columns, defaults,
     indexes, constraints and triggers, except the foreign keys the plan left out because
     they cross databases (which must be absent).
+  - Compares the rows of every materialized view, and checks that every other object the plan
+    places in this target (views, functions, procedures, aggregates, types, domains, sequences,
+    schemas, extensions, publications...) exists there, found by its address, with the source's
+    definition (view query, function arguments, result and body, type labels, constraints and
+    attributes, sequence parameters).
   - Compares the count and a content checksum of all large objects (each one's oid and content)
     when the plan gives this target the source's large objects; any other target must hold none.
     The checksum is computed from C(pg_largeobject) pages in one scan when both logins may read
@@ -48,6 +53,10 @@ tables:
   returned: always
   type: list
   elements: dict
+objects:
+  description: How many objects that are not tables (views, functions, types...) were found equal.
+  returned: success
+  type: int
 differences:
   description: Every difference found; empty when the target is proven equal.
   returned: always
@@ -75,11 +84,12 @@ def main():
         tables, differences = verify.compare(psycopg, params["source"], params["target"],
                                              params["target_plan"], params["jobs"])
     except psycopg.Error as exc:
-        module.fail_json(msg=f"cannot compare {params['target']['db']} with the source: {exc}")
+        module.fail_json(msg=f"cannot compare {params['target_plan']['label']} with the source: {exc}")
     if differences:
-        module.fail_json(msg=f"{params['target']['db']} differs from the source:\n- " + "\n- ".join(differences),
+        module.fail_json(msg=f"{params['target_plan']['label']} differs from the source:\n- " + "\n- ".join(differences),
                          tables=tables, differences=differences)
-    module.exit_json(changed=False, tables=tables, differences=[])
+    module.exit_json(changed=False, tables=tables, objects=len(verify.placed_objects(params["target_plan"])),
+                     differences=[])
 
 
 if __name__ == "__main__":

@@ -19,13 +19,14 @@ def test_each_kind_of_volume_lands_where_docker_puts_it():
     assert disk.data_path(STACK, "postgres-bare", "/var/lib/docker") == "/var/lib/docker/volumes"
 
 
-PLAN = {"targets": [{"database": "auth_db", "bytes": 100 << 20}, {"database": "logs_db", "bytes": 10 << 20}]}
-SERVICES = {"auth": {"endpoint": {"database": "auth_db", "compose_service": "postgres-auth"}},
-            "audit": {"endpoint": {"database": "logs_db", "compose_service": "postgres-logs"}}}
+PLAN = {"targets": [{"key": "yemma-postgres-auth/auth_db", "label": "auth_db", "bytes": 100 << 20,
+                      "endpoint": {"database": "auth_db", "compose_service": "postgres-auth"}},
+                     {"key": "yemma-postgres-logs/logs_db", "label": "logs_db", "bytes": 10 << 20,
+                      "endpoint": {"database": "logs_db", "compose_service": "postgres-logs"}}]}
 
 
 def test_needs_count_the_backup_and_the_targets_still_to_fill():
-    needs = disk.needs(PLAN, ["auth_db"], STACK, SERVICES, "/var/lib/docker", "/var/backups", 50 << 20, 1.5, 64 << 20)
+    needs = disk.needs(PLAN, ["yemma-postgres-auth/auth_db"], STACK, "/var/lib/docker", "/var/backups", 50 << 20, 1.5, 64 << 20)
     assert needs == [{"what": "the backup", "path": "/var/backups", "bytes": 50 << 20},
                      {"what": "target auth_db", "path": "/var/lib/docker/volumes", "bytes": (150 + 64) << 20}]
 

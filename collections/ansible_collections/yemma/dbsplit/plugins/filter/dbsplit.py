@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, plan, verify
 
 
 def parse_env(text):
@@ -23,16 +23,9 @@ def parse_env(text):
     return values
 
 
-def endpoint_id(endpoint):
-    return endpoint.get("container") or f'{endpoint["host"]}:{endpoint.get("port", 5432)}'
-
-
 def target_endpoints(services):
-    """One endpoint per target database, in the plan's order (by database name)."""
-    targets = {}
-    for spec in services.values():
-        targets.setdefault(spec["endpoint"]["database"], spec["endpoint"])
-    return [targets[name] for name in sorted(targets)]
+    """{target key: endpoint}, one per target database (plan.target_key)."""
+    return {plan.target_key(spec["endpoint"]): spec["endpoint"] for _name, spec in sorted(services.items())}
 
 
 def parse_inspect(stdout):
@@ -59,7 +52,7 @@ def resolve_endpoint(endpoint, infos, network, user, password, tool_name):
     if "container" in endpoint:
         container = infos.get(endpoint["container"])
         if not container or not container["running"]:
-            return {"running": False, "exists": bool(container), "id": endpoint_id(endpoint),
+            return {"running": False, "exists": bool(container), "id": plan.endpoint_id(endpoint),
                     "database": endpoint["database"]}
         networks = container["networks"]
         net = network if network in networks else sorted(networks)[0]
@@ -73,7 +66,7 @@ def resolve_endpoint(endpoint, infos, network, user, password, tool_name):
         runtime = dict(connection, tools_image=endpoint["tools_image"],
                        tools_network=endpoint.get("tools_network", "host"), tools_host=endpoint["host"],
                        memory_limit=endpoint.get("memory_limit", 0))
-    return {"running": True, "exists": True, "id": endpoint_id(endpoint), "database": endpoint["database"],
+    return {"running": True, "exists": True, "id": plan.endpoint_id(endpoint), "database": endpoint["database"],
             "connection": connection, "runtime": runtime}
 
 
@@ -86,24 +79,28 @@ def source_endpoint(source):
 
 
 def resolve_endpoints(inspect_stdout, source, services, network, user, password, tool_name):
+    """{source, targets: {target key: endpoint}}; a target also has its label and compose service."""
     infos = parse_inspect(inspect_stdout)
+    endpoints = target_endpoints(services)
+    labels = plan.target_labels(list(endpoints.values()))
     return {
         "source": resolve_endpoint(source_endpoint(source), infos, network, user, password, tool_name),
-        "targets": {ep["database"]: resolve_endpoint(ep, infos, network, user, password, tool_name)
-                    for ep in target_endpoints(services)},
+        "targets": {key: dict(resolve_endpoint(ep, infos, network, user, password, tool_name), label=labels[key],
+                              compose_service=ep.get("compose_service"))
+                    for key, ep in endpoints.items()},
     }
 
 
 def containers(source, services):
     source = source_endpoint(source)
     names = [source["container"]] if "container" in source else []
-    names += [ep["container"] for ep in target_endpoints(services) if "container" in ep]
+    names += [ep["container"] for ep in target_endpoints(services).values() if "container" in ep]
     return names
 
 
 def plan_lines(target):
     """Human-readable lines of one plan target, for the plan printout."""
-    lines = [f'{target["database"]} <- {", ".join(target["services"])}']
+    lines = [f'{target["label"]} <- {", ".join(target["services"])}']
     for table in target["tables"]:
         parts = f' (partitions: {", ".join(table["partitions"])})' if table["partitions"] else ""
         lines.append(f'  table {table["name"]} [{table["service"]}]{parts}')
@@ -136,8 +133,8 @@ def table_line(figures):
 
 
 def verified_tables(verify_results):
-    """{target database: its verified tables' figures}, from the verify phase's results."""
-    return {r["item"]["database"]: r["tables"] for r in verify_results if "tables" in r}
+    """{target key: its verified tables' figures}, from the verify phase's results."""
+    return {r["item"]["key"]: r["tables"] for r in verify_results if "tables" in r}
 
 
 def report_targets(targets, verified, restored):
@@ -150,9 +147,11 @@ def report_targets(targets, verified, restored):
         for table in target["tables"]:
             for name in [table["name"]] + table["partitions"]:
                 service_of[name] = table["service"]
-        tables = [dict(t, service=service_of.get(t["table"])) for t in verified.get(target["database"], [])]
-        restore = restored.get(target["database"], {})
+        tables = [dict(t, service=service_of.get(t["table"])) for t in verified.get(target["key"], [])]
+        restore = restored.get(target["key"], {})
         report.append({
+            "key": target["key"],
+            "label": target["label"],
             "database": target["database"],
             "services": target["services"],
             "tables": tables,
@@ -166,33 +165,34 @@ def report_targets(targets, verified, restored):
 
 
 def restore_figures(restore_results):
-    """{target database: {action, seconds, maintenance_work_mem_mb}} from the transfer's
+    """{target key: {label, action, seconds, maintenance_work_mem_mb}} from the transfer's
     finished async restores (what the transfer records)."""
     keys = ("action", "seconds", "maintenance_work_mem_mb")
-    return {r["item"]["item"]["database"]: {k: r[k] for k in keys if k in r} for r in restore_results if "item" in r}
+    return {r["item"]["item"]["key"]: dict({k: r[k] for k in keys if k in r}, label=r["item"]["item"]["label"])
+            for r in restore_results if "item" in r}
 
 
 def restore_lines(restored):
     """One line per finished restore, for the transfer printout."""
     lines = []
-    for database, figures in restored.items():
+    for figures in restored.values():
         seconds = f', {figures["seconds"]} s' if "seconds" in figures else ""
         memory = f', maintenance_work_mem {figures["maintenance_work_mem_mb"]} MB' if "maintenance_work_mem_mb" in figures else ""
-        lines.append(f'{database}: {figures.get("action")}{seconds}{memory}')
+        lines.append(f'{figures["label"]}: {figures.get("action")}{seconds}{memory}')
     return lines
 
 
 def large_object_targets(targets):
     """[{database, count, bytes}] of the plan's targets that receive the large objects."""
-    return [dict(target["large_objects"], database=target["database"]) for target in targets if target.get("large_objects")]
+    return [dict(target["large_objects"], database=target["label"]) for target in targets if target.get("large_objects")]
 
 
 def proof_gaps(plan, backup_id, proof):
     return verify.proof_gaps(plan, backup_id, proof)
 
 
-def disk_needs(plan, targets_to_fill, stack, services, docker_root, backup_path, backup_bytes, factor, base_bytes):
-    return disk.needs(plan, targets_to_fill, stack, services, docker_root, backup_path, backup_bytes, factor, base_bytes)
+def disk_needs(plan, targets_to_fill, stack, docker_root, backup_path, backup_bytes, factor, base_bytes):
+    return disk.needs(plan, targets_to_fill, stack, docker_root, backup_path, backup_bytes, factor, base_bytes)
 
 
 def disk_problems(needs, df_results):
@@ -207,6 +207,7 @@ class FilterModule:
             "resolve_endpoints": resolve_endpoints,
             "containers": containers,
             "plan_lines": plan_lines,
+            "target_key": plan.target_key,
             "object_fate_lines": object_fate_lines,
             "table_line": table_line,
             "report_targets": report_targets,

@@ -26,19 +26,18 @@ def data_path(stack, compose_service, docker_root):
     return f"{docker_root}/volumes"
 
 
-def needs(plan, targets_to_fill, stack, services, docker_root, backup_path, backup_bytes, factor, base_bytes):
+def needs(plan, targets_to_fill, stack, docker_root, backup_path, backup_bytes, factor, base_bytes):
     """[{what, path, bytes}]: the backup (``backup_bytes`` at ``backup_path``, 0 when taken)
-    and each target in ``targets_to_fill`` (database names): its tables' size in the source
+    and each target in ``targets_to_fill`` (target keys): its tables' size in the source
     times ``factor`` (indexes rebuilt, WAL written while restoring), plus ``base_bytes`` (an
     empty cluster)."""
     found = [{"what": "the backup", "path": backup_path, "bytes": int(backup_bytes)}] if backup_bytes else []
-    compose_service = {spec["endpoint"]["database"]: spec["endpoint"].get("compose_service")
-                       for spec in services.values()}
     for target in plan["targets"]:
-        if target["database"] not in targets_to_fill or not compose_service.get(target["database"]):
+        compose_service = target["endpoint"].get("compose_service")
+        if target["key"] not in targets_to_fill or not compose_service:
             continue
-        found.append({"what": f"target {target['database']}",
-                      "path": data_path(stack, compose_service[target["database"]], docker_root),
+        found.append({"what": f"target {target['label']}",
+                      "path": data_path(stack, compose_service, docker_root),
                       "bytes": int(target.get("bytes", 0) * factor + base_bytes)})
     return found
 

@@ -97,7 +97,7 @@ class Catalog:
 
     def __init__(self, snapshot):
         self.snapshot = snapshot
-        self.objects = {_key(o["class"], o["oid"]): o for o in snapshot["objects"]}
+        self.objects = {_key(o["class"], o["oid"]): dict(o) for o in snapshot["objects"]}
         self.tables = {}      # identity -> relation, tables and partitions only
         self.relations = {}   # oid -> relation
         self.raw_names = defaultdict(set)  # "schema.name" as stored, and "name" in public -> identities
@@ -132,6 +132,10 @@ class Catalog:
                 self.owners[obj].add(ref)
             elif deptype == "n":
                 self.needs[obj].add(ref)
+        for part in self.owners:
+            # What belongs to another object (a column's sequence) is not one the operator placed.
+            if part in self.objects:
+                self.objects[part]["top_level"] = False
         self.children = defaultdict(list)
         for rel in snapshot["relations"]:
             if rel["parent"]:
@@ -273,6 +277,8 @@ def plan_target(catalog, target, owner, extra_roots=()):
         if label:
             needed[label].append(obj["identity"])
     return {
+        "key": target["key"],
+        "label": target["label"],
         "database": target["database"],
         "endpoint": target["endpoint"],
         "services": sorted(target["services"]),
@@ -307,8 +313,7 @@ def top_level_objects(catalog):
     """Every object an operator created that is not a table, a part of another object or a
     member of an extension: key -> object."""
     return {key: obj for key, obj in catalog.objects.items()
-            if obj.get("top_level") and not catalog.is_table(key) and key not in catalog.extension_of
-            and not catalog.owners.get(key)}
+            if obj.get("top_level") and not catalog.is_table(key) and key not in catalog.extension_of}
 
 
 class Fates:
@@ -369,8 +374,8 @@ class Fates:
                 foreign = [t for i, tables in by_target.items() if i != index for t in tables]
                 if foreign:
                     self.problems.append(
-                        f"{name} is placed in {self.targets[index]['database']} but depends on "
-                        f"{', '.join(foreign)}, which {self.targets[index]['database']} does not receive: "
+                        f"{name} is placed in {self.targets[index]['label']} but depends on "
+                        f"{', '.join(foreign)}, which {self.targets[index]['label']} does not receive: "
                         "place it with the service of those tables, or list it in dbsplit_objects_left_behind")
                 else:
                     self.extra_roots[index].add(key)
@@ -397,7 +402,7 @@ class Fates:
         fates = []
         for key in sorted(self.objects, key=lambda k: object_name(self.objects[k])):
             name = object_name(self.objects[key])
-            where = [self.targets[i]["database"] for i, keys in enumerate(included) if key in keys]
+            where = [self.targets[i]["label"] for i, keys in enumerate(included) if key in keys]
             fate, why = self.decided[key]
             if fate == "schema" and not where:
                 fate = "left"
@@ -410,7 +415,7 @@ class Fates:
             if fate == "across" and not where:
                 reads = "; ".join(f"{', '.join(tables)} ("
                                   + (f"{', '.join(sorted({self.owner[t] for t in tables}))} in "
-                                     f"{self.targets[i]['database']}" if i is not None else "left behind") + ")"
+                                     f"{self.targets[i]['label']}" if i is not None else "left behind") + ")"
                                   for i, tables in self._tables_by_target(key).items())
                 self.problems.append(f"{name} reads tables that end up in different databases ({reads}): it can "
                                      f"exist in none of them. List it in dbsplit_objects_left_behind: ['{name}']")
@@ -429,11 +434,31 @@ class Fates:
         return fates
 
 
+def endpoint_id(endpoint):
+    """The server of an endpoint: its container, or host:port."""
+    return endpoint.get("container") or f'{endpoint["host"]}:{endpoint.get("port", 5432)}'
+
+
+def target_key(endpoint):
+    """What tells target databases apart everywhere (plan, endpoints, restores, proof,
+    report): the server and the database, as two services may each have a database of the
+    same name on their own server."""
+    return f'{endpoint_id(endpoint)}/{endpoint["database"]}'
+
+
+def target_labels(endpoints):
+    """{target key: label}: the database's name, followed by its server when another target's
+    database has the same name."""
+    names = [endpoint["database"] for endpoint in {target_key(e): e for e in endpoints}.values()]
+    return {target_key(e): e["database"] + (f" on {endpoint_id(e)}" if names.count(e["database"]) > 1 else "")
+            for e in endpoints}
+
+
 def group_targets(services):
     """Group services by target database: services sharing one restore together.
 
-    ``services`` maps a service name to ``{"tables": [...], "endpoint": {...}}``; an
-    endpoint is identified by its container (or host and port) and database.
+    ``services`` maps a service name to ``{"tables": [...], "endpoint": {...}}``; a target
+    is identified by target_key, and named for people by its label (target_labels).
     """
     grouped = {}
     for name, spec in sorted(services.items()):
@@ -442,15 +467,17 @@ def group_targets(services):
         endpoint = spec["endpoint"]
         if "database" not in endpoint or not ("container" in endpoint or "host" in endpoint):
             raise MapError(f"service '{name}': its endpoint needs 'database' and either 'container' or 'host'")
-        ident = (endpoint.get("container") or f'{endpoint["host"]}:{endpoint.get("port", 5432)}',
-                 endpoint["database"])
-        target = grouped.setdefault(ident, {"database": endpoint["database"], "endpoint": endpoint,
-                                            "services": {}})
+        key = target_key(endpoint)
+        target = grouped.setdefault(key, {"key": key, "database": endpoint["database"], "endpoint": endpoint,
+                                          "services": {}})
         if target["endpoint"] != endpoint:
             raise MapError(f"services {sorted(target['services'])} and '{name}' share database "
-                           f"{ident[1]} on {ident[0]} but describe its endpoint differently")
+                           f"{endpoint['database']} on {endpoint_id(endpoint)} but describe its endpoint differently")
         target["services"][name] = list(spec["tables"])
-    return sorted(grouped.values(), key=lambda t: t["database"])
+    labels = target_labels([t["endpoint"] for t in grouped.values()])
+    for target in grouped.values():
+        target["label"] = labels[target["key"]]
+    return sorted(grouped.values(), key=lambda t: (t["database"], t["key"]))
 
 
 def megabytes(size):
@@ -510,7 +537,7 @@ def plan_hash(plan):
     """Hash of what the plan moves, by name (not OID): equal plans give equal hashes."""
     canonical = {
         "source": plan["source_database"],
-        "targets": [{"database": t["database"], "services": t["services"], "tables": t["tables"],
+        "targets": [{"key": t["key"], "services": t["services"], "tables": t["tables"],
                      "objects": sorted(object_name(o) for o in t["objects"].values()),
                      "dropped": t["dropped_foreign_keys"],
                      "large_objects": t["large_objects"] is not None} for t in plan["targets"]],

@@ -1,6 +1,7 @@
 """Restore one target database's selection from the full backup."""
 
 import os
+import re
 import time
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, pgtools, target, toc
@@ -11,8 +12,15 @@ MIB = 1 << 20
 SESSION_OVERHEAD = 16 * MIB
 
 
-def container_name(tool, database):
-    return f"{tool}-restore-{database}"
+def container_name(tool, target_plan):
+    """The restore's one-off container, named after the target as people know it."""
+    return f"{tool}-restore-{file_name(target_plan)}"
+
+
+def file_name(target_plan):
+    """The target's label (its database, and its server when another database has its name)
+    in characters Docker and any filesystem take."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", target_plan["label"]).strip("-.") or "target"
 
 
 def maintenance_work_mem(memory_limit, shared_buffers, jobs):
@@ -44,17 +52,18 @@ def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, 
     _database, toc_entries = toc.read_toc(manifest["archive"])
     selected, entries = toc.filter_entries(toc_entries, target_plan["objects"], target_plan.get("large_objects"))
     os.makedirs(work_dir, mode=0o700, exist_ok=True)
-    backup.write_private(os.path.join(work_dir, f"{database}.list"), selected)
+    list_name = f"{file_name(target_plan)}.list"
+    backup.write_private(os.path.join(work_dir, list_name), selected)
     if rebuild:
         target.reset(conn)
     target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restoring")
     started = time.monotonic()
     pgtools.run_tool(
         runtime, password, "pg_restore",
-        ["--dbname", database, "--use-list", f"/work/{database}.list", "--jobs", str(jobs),
+        ["--dbname", database, "--use-list", f"/work/{list_name}", "--jobs", str(jobs),
          # Objects belong to the service's own role; roles granted in the monolith may not exist here.
          "--no-owner", "--no-privileges", "--exit-on-error", f"/backup/{archive}"],
-        name=container_name(runtime["tool"], database), mounts=mounts + [(work_dir, "/work", "ro")],
+        name=container_name(runtime["tool"], target_plan), mounts=mounts + [(work_dir, "/work", "ro")],
         settings={"maintenance_work_mem": f"{work_mem_mb}MB"})
     seconds = time.monotonic() - started
     target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restored")

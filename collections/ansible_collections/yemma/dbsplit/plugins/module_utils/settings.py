@@ -155,18 +155,21 @@ def service_problems(name, spec):
 
 
 def map_problems(services, source):
-    """Problems across services: one endpoint per target database, one compose service per
-    container, no target on the source's server, no target's container as Option A's scratch."""
+    """Problems across services: one endpoint per target database (a database on a server),
+    one compose service per container, no target on the source's server, no target's
+    container as Option A's scratch."""
     problems = []
-    by_database = {}
+    by_target = {}
     for name, spec in services.items():
         endpoint = spec.get("endpoint") if isinstance(spec, dict) else None
-        if isinstance(endpoint, dict) and isinstance(endpoint.get("database"), str):
-            by_database.setdefault(endpoint["database"], []).append((name, endpoint))
-    for database, users in sorted(by_database.items()):
+        if isinstance(endpoint, dict) and isinstance(endpoint.get("database"), str) \
+                and isinstance(endpoint.get("container") or endpoint.get("host"), str):
+            where = endpoint.get("container") or f'{endpoint["host"]}:{endpoint.get("port", 5432)}'
+            by_target.setdefault((endpoint["database"], where), []).append((name, endpoint))
+    for (database, where), users in sorted(by_target.items()):
         places = {(e.get("container"), e.get("host"), e.get("port"), e.get("compose_service")) for _, e in users}
         if len(places) > 1:
-            problems.append(f"target database {database} is given different endpoints by services "
+            problems.append(f"target database {database} on {where} is given different endpoints by services "
                             f"{', '.join(n for n, _ in users)}: services sharing a database must give the same endpoint "
                             "(container, host, port, compose_service)")
     containers = {}

@@ -119,11 +119,11 @@ def proof_gaps(plan, backup_id, proof):
     gaps = []
     verified = proof.get("tables", {})
     for target in plan["targets"]:
-        if target["database"] not in verified:
-            gaps.append(f"target {target['database']} was never verified")
+        if target["key"] not in verified:
+            gaps.append(f"target {target['label']} was never verified")
             continue
-        compared = {figures["table"] for figures in verified[target["database"]]}
+        compared = {figures["table"] for figures in verified[target["key"]]}
         missing = sorted(set(planned_relations(target)[1]) - compared)
         if missing:
-            gaps.append(f"target {target['database']}: tables {', '.join(missing)} were never compared")
+            gaps.append(f"target {target['label']}: tables {', '.join(missing)} were never compared")
     return gaps
