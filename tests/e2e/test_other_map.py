@@ -2,7 +2,9 @@
 
 "shop" (tests/e2e/shop) has its own compose project, network, container names, .env
 keys, non-public schemas, identity columns, a domain, a trigger, pg_trgm, a foreign key
-across the split and a table left behind. Its whole description is
+across the split, a table left behind, views, a materialized view, functions, a sequence no
+column owns, a view joining both services, and names that all need quoting; both new
+databases are named shop, on two servers. Its whole description is
 tests/e2e/shop/inventory/group_vars/shop.yml; no code knows about it.
 """
 
@@ -20,11 +22,15 @@ STATE_DIR = "/var/backups/shop-dbsplit"
 # The project's defaults (group_vars/, beside inventory-defaults.yml), then the shop's own map.
 INVENTORY = os.path.join(SHOP, "inventory", "hosts.yml")
 INVENTORIES = ["-i", "inventory-defaults.yml", "-i", INVENTORY, "-l", "shop"]
-CATALOG = ["catalog.categories", "catalog.products", "catalog.product_categories", "catalog.product_images"]
+CATALOG = ['"Catalog"."Categories"', '"Catalog"."Products"', '"Catalog"."Product Categories"',
+           '"Catalog"."Product Images"']
 # Count and content of every large object, by oid.
 LARGE_OBJECTS_SQL = ("SELECT count(*), md5(string_agg(oid || ':' || md5(lo_get(oid)), ',' ORDER BY oid)) "
                      "FROM pg_largeobject_metadata")
-SALES = ["sales.customers", "sales.orders", "sales.order_lines"]
+SALES = ['"Sales & Returns"."Customers"', '"Sales & Returns"."Orders"', '"Sales & Returns"."Order Lines"']
+# The two new databases: both named shop, each on its own server.
+CATALOG_DB = ("shop-postgres-catalog", "shop")
+SALES_DB = ("shop-postgres-sales", "shop")
 ENV = "SHOP_DB_USER=shop_admin\nSHOP_DB_PASSWORD=shop-Sandbox-pw-7\n"
 
 
@@ -80,45 +86,67 @@ def test_another_schema_and_map_migrate_with_no_code_change(shop, monkeypatch):
     result = ansible_playbook("migrate.yml", *INVENTORIES, "-vvv")
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
     assert_secret_kept(b"shop-Sandbox-pw-7", result, STATE_DIR)
-    assert "drops foreign key order_lines_product_id_fkey on sales.order_lines -> catalog.products" in result.stdout
+    said = " ".join(result.stdout.split())
+    assert ('drops foreign key Order Lines -> Products on "Sales & Returns"."Order Lines" -> "Catalog"."Products"'
+            in said)
+    # Every object that is not a table, with its fate, in the plan the operator reads.
+    for line in ('view "Catalog"."Listed Products" -> shop on shop-postgres-catalog: reads tables of catalog only',
+                 'materialized view "Sales & Returns"."Daily Sales" -> shop on shop-postgres-sales: reads tables of sales only',
+                 'function public."Slugify"(pg_catalog.text) -> shop on shop-postgres-catalog, shop on shop-postgres-sales: '
+                 'placed by the map',
+                 'view "Reporting"."Order Lines With Products" -> left behind: declared in dbsplit_objects_left_behind',
+                 'schema "Reporting" -> left behind: none of the objects in it is migrated'):
+        assert line in said, line
 
     source = table_digests("shop-postgres", "shop_db", CATALOG + SALES, excluded={})
-    assert table_digests("shop-postgres-catalog", "catalog_db", CATALOG, excluded={}) == \
-        {t: source[t] for t in CATALOG}
-    assert table_digests("shop-postgres-sales", "sales_db", SALES, excluded={}) == {t: source[t] for t in SALES}
-    assert source["sales.order_lines"][0] == 24000
+    assert table_digests(*CATALOG_DB, CATALOG, excluded={}) == {t: source[t] for t in CATALOG}
+    assert table_digests(*SALES_DB, SALES, excluded={}) == {t: source[t] for t in SALES}
+    assert source['"Sales & Returns"."Order Lines"'][0] == 24000
     # The pictures came with the catalog, content and all, and nowhere else.
     pictures = pg("shop-postgres", "shop_db", LARGE_OBJECTS_SQL)
     assert pictures[0][0] == "21"
-    assert pg("shop-postgres-catalog", "catalog_db", LARGE_OBJECTS_SQL) == pictures
-    assert pg("shop-postgres-sales", "sales_db", "SELECT count(*) FROM pg_largeobject_metadata") == [["0"]]
+    assert pg(*CATALOG_DB, LARGE_OBJECTS_SQL) == pictures
+    assert pg(*SALES_DB, "SELECT count(*) FROM pg_largeobject_metadata") == [["0"]]
 
     # What pg_dump -t would have left out came along: enum, domain, trigger function, extension.
-    assert pg("shop-postgres-catalog", "catalog_db",
-              "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == [["1"]]
-    assert pg("shop-postgres-catalog", "catalog_db", "SELECT 'catalog.price'::regtype, "
-              "'catalog.product_state'::regtype") == [["catalog.price", "catalog.product_state"]]
-    assert pg("shop-postgres-sales", "sales_db",
-              "SELECT tgname FROM pg_trigger WHERE tgrelid = 'sales.orders'::regclass AND NOT tgisinternal") \
-        == [["orders_touch"]]
-    # Ids continue after the migrated ones (identity and serial).
-    assert pg("shop-postgres-catalog", "catalog_db", "INSERT INTO catalog.products (sku, name, price) "
-              "VALUES ('new', 'new', 1) RETURNING id")[0] == ["3001"]
-    assert pg("shop-postgres-sales", "sales_db",
-              "INSERT INTO sales.orders (customer_id) VALUES (1) RETURNING id")[0] == ["8001"]
-    # The table left behind stays in shop_db only; the cross-split key is gone from sales_db.
-    assert pg("shop-postgres-sales", "sales_db", "SELECT to_regclass('public.legacy_sessions') IS NULL, "
-              "count(*) FROM pg_constraint WHERE conname = 'order_lines_product_id_fkey'") == [["t", "0"]]
+    assert pg(*CATALOG_DB, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'") == [["1"]]
+    assert pg(*CATALOG_DB, """SELECT '"Catalog"."Price"'::regtype, '"Catalog"."Product State"'::regtype""") == \
+        [['"Catalog"."Price"', '"Catalog"."Product State"']]
+    assert pg(*SALES_DB, """SELECT tgname FROM pg_trigger WHERE tgrelid = '"Sales & Returns"."Orders"'::regclass
+                            AND NOT tgisinternal""") == [["Orders: touch"]]
+    # Ids continue after the migrated ones (identity, serial, and the sequence no column owns).
+    assert pg(*CATALOG_DB, """INSERT INTO "Catalog"."Products" ("SKU", "Name", "Price")
+                              VALUES ('new', 'new', 1) RETURNING "Id" """)[0] == ["3001"]
+    assert pg(*SALES_DB, """INSERT INTO "Sales & Returns"."Orders" ("Customer Id") VALUES (1) RETURNING "Id" """)[0] == \
+        ["8001"]
+    assert pg(*SALES_DB, """SELECT nextval('"Sales & Returns"."Invoice No"')""") == [["1235"]]
+    # The views and functions went where their fates said, with their rows and comments.
+    assert pg(*CATALOG_DB, """SELECT count(*), obj_description('"Catalog"."Listed Products"'::regclass)
+                              FROM "Catalog"."Listed Products" """) == [["1000", "what the storefront shows"]]
+    assert pg(*SALES_DB, """SELECT sum("Orders") FROM "Sales & Returns"."Daily Sales" """) == [["8000"]]
+    assert pg(*SALES_DB, """SELECT "Sales & Returns"."Order Total"(1), public."Slugify"('A b')""") == [["9", "a-b"]]
+    assert pg(*CATALOG_DB, """SELECT public."Slugify"('C d'), to_regprocedure('"Sales & Returns"."Order Total"(integer)')
+                              IS NULL""") == [["c-d", "t"]]
+    for database in (CATALOG_DB, SALES_DB):
+        assert pg(*database, """SELECT to_regnamespace('"Reporting"') IS NULL""") == [["t"]]
+    # The table left behind stays in shop_db only; the cross-split key is gone from sales' database.
+    assert pg(*SALES_DB, """SELECT to_regclass('public."Legacy Sessions"') IS NULL,
+                            count(*) FROM pg_constraint WHERE conname = 'Order Lines -> Products'""") == [["t", "0"]]
 
     report_dirs = [d for d in os.listdir(os.path.join(ROOT, "reports")) if "-shop-host-" in d]
     with open(os.path.join(ROOT, "reports", max(report_dirs), "report.json")) as stream:
         report = json.load(stream)
     assert report["status"] == "migrated and verified"
-    assert report["left_behind"] == ["public.legacy_sessions"]
-    assert {t["database"] for t in report["targets"]} == {"catalog_db", "sales_db"}
-    assert [(lo["database"], lo["count"]) for lo in report["large_objects"]] == [("catalog_db", 21)]
-    # Every table of shop_db (8, the one left behind included) proven unwritten since the backup.
-    assert int(report["completed"]["freeze_held_tables"]) == 8
+    assert report["left_behind"] == ['public."Legacy Sessions"']
+    assert {(t["key"], t["label"]) for t in report["targets"]} == {
+        ("shop-postgres-catalog/shop", "shop on shop-postgres-catalog"),
+        ("shop-postgres-sales/shop", "shop on shop-postgres-sales")}
+    assert [(lo["database"], lo["count"]) for lo in report["large_objects"]] == [("shop on shop-postgres-catalog", 21)]
+    assert {o["object"]: o["targets"] for o in report["objects"]}['view "Catalog"."Listed Products"'] == \
+        ["shop on shop-postgres-catalog"]
+    # Every table of shop_db (8, the one left behind included) and its materialized view proven
+    # unwritten since the backup.
+    assert int(report["completed"]["freeze_held_tables"]) == 9
 
 
 def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
@@ -144,7 +172,7 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
     assert not os.path.exists(STATE_DIR + ".lock")  # a failed run releases its lock
     check = ansible_playbook("migrate.yml", *INVENTORIES, "-e", f"@{dump_source}", "--check")
     assert check.returncode == 0, check.stdout[-8000:] + check.stderr[-3000:]
-    assert "catalog_db <- catalog" in check.stdout and "checked, nothing changed" in check.stdout
+    assert "shop on shop-postgres-catalog <- catalog" in check.stdout and "checked, nothing changed" in check.stdout
     # The scratch server the check read the archive through is gone; no target was created.
     assert run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout.split().count("shop-dbsplit-source") == 0
     assert "shop-postgres-catalog" not in run(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout
@@ -154,9 +182,8 @@ def test_a_dump_file_is_a_source_too_option_a(shop, monkeypatch):
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
     assert "shop-Sandbox-pw-7" not in result.stdout + result.stderr
     assert "rows written to the monolith after it was taken are not migrated" in " ".join(result.stdout.split())
-    assert table_digests("shop-postgres-catalog", "catalog_db", CATALOG, excluded={}) == \
-        {t: expected[t] for t in CATALOG}
-    assert table_digests("shop-postgres-sales", "sales_db", SALES, excluded={}) == {t: expected[t] for t in SALES}
+    assert table_digests(*CATALOG_DB, CATALOG, excluded={}) == {t: expected[t] for t in CATALOG}
+    assert table_digests(*SALES_DB, SALES, excluded={}) == {t: expected[t] for t in SALES}
     # The backup every target came from was dumped from the scratch server (see roles/backup).
     with open(f"{STATE_DIR}/backup/shop_db.manifest.json") as stream:
         assert json.load(stream)["archive"] == f"{STATE_DIR}/backup/shop_db.dump"
