@@ -189,7 +189,17 @@ cmd_down() {
         docker rm -f $ids >/dev/null
     fi
     if docker network inspect "$NETWORK" >/dev/null 2>&1; then
-        docker network rm "$NETWORK" >/dev/null
+        # Every container of ours is gone; detach whatever else is still attached, by force.
+        for endpoint in $(docker network inspect --format '{{range .Containers}}{{.Name}} {{end}}' "$NETWORK"); do
+            echo "sandbox: detaching $endpoint, still attached to $NETWORK" >&2
+            docker network disconnect --force "$NETWORK" "$endpoint" >/dev/null
+        done
+        # The engine may still hold an endpoint of a removed container that it lists nowhere
+        # ("has active endpoints", seen once in CI after a fail-safe test, until dockerd
+        # restarts): keep the network then; `up` reuses it (ensure_network).
+        if ! docker network rm "$NETWORK" >/dev/null 2>&1; then
+            echo "sandbox: $NETWORK kept: the engine still counts an endpoint on it (restarting dockerd clears it)" >&2
+        fi
     fi
     rm -rf "$PROJECT_DIR" "$STATE_DIR" "$STATE_DIR".rolled-back-* "$STATE_DIR".lock "$STATE_DIR".lock.broken-*
     log "sandbox down in $(since "$T0")s (images kept)"
