@@ -132,6 +132,29 @@ def server():
         run(["docker", "rm", "--force", CONTAINER], check=False, timeout=60)
 
 
+def split(source, result, tmp_path):
+    """The transfer as the tool does it, by hand: a real pg_dump of ``source``, each plan
+    target's selection of its TOC, a real pg_restore --use-list into a new database named
+    after the target. Yields each target once it is restored."""
+    run(["docker", "exec", CONTAINER, "pg_dump", "-U", "postgres", "-d", source, "-Fc", "-f", "/tmp/source.dump"],
+        timeout=120)
+    archive = os.path.join(tmp_path, "source.dump")
+    run(["docker", "cp", f"{CONTAINER}:/tmp/source.dump", archive], timeout=60)
+    database, entries = toc.read_toc(archive)
+    assert database == source
+    for target in result["targets"]:
+        listing, count = toc.filter_entries(entries, target["objects"])
+        assert count > 0
+        list_file = os.path.join(tmp_path, "target.list")
+        with open(list_file, "w") as stream:
+            stream.write(listing)
+        run(["docker", "cp", list_file, f"{CONTAINER}:/tmp/target.list"], timeout=60)
+        psql("postgres", f"CREATE DATABASE {target['database']};")
+        run(["docker", "exec", CONTAINER, "pg_restore", "-U", "postgres", "-d", target["database"], "--exit-on-error",
+             "--no-owner", "--use-list", "/tmp/target.list", "/tmp/source.dump"], timeout=300)
+        yield target
+
+
 def params(address, database):
     return {"login_host": address, "login_port": 5432, "login_user": "postgres", "login_password": PASSWORD,
             "db": database, "tool_name": "yemma-dbsplit"}
@@ -156,23 +179,7 @@ def test_awkward_names_go_through_plan_toc_restore_verify_and_freeze(server, see
     views = [o for o in result["objects"] if o["object"].startswith("view ")]
     assert sorted(tuple(o["targets"]) for o in views) == [(f"left_{seed}",), (f"right_{seed}",)], views
 
-    run(["docker", "exec", CONTAINER, "pg_dump", "-U", "postgres", "-d", source, "-Fc", "-f", "/tmp/source.dump"],
-        timeout=120)
-    archive = os.path.join(tmp_path, "source.dump")
-    run(["docker", "cp", f"{CONTAINER}:/tmp/source.dump", archive], timeout=60)
-    database, entries = toc.read_toc(archive)
-    assert database == source
-    for target in result["targets"]:
-        listing, count = toc.filter_entries(entries, target["objects"])
-        assert count > 0
-        list_file = os.path.join(tmp_path, "target.list")
-        with open(list_file, "w") as stream:
-            stream.write(listing)
-        run(["docker", "cp", list_file, f"{CONTAINER}:/tmp/target.list"], timeout=60)
-        psql("postgres", f"CREATE DATABASE {target['database']};")
-        run(["docker", "exec", CONTAINER, "pg_restore", "-U", "postgres", "-d", target["database"], "--exit-on-error",
-             "--no-owner", "--use-list", "/tmp/target.list", "/tmp/source.dump"], timeout=300)
-
+    for target in split(source, result, tmp_path):
         figures, differences = verify.compare(psycopg, params(server, source), params(server, target["database"]),
                                               target, jobs=2)
         assert differences == []
@@ -277,20 +284,7 @@ def test_every_object_gets_a_fate_or_the_plan_says_which_line_settles_it(server,
     assert fates["schema reporting"] == ([], "none of the objects in it is migrated")
     assert fates["event trigger log_ddl"] == ([], "declared in dbsplit_objects_left_behind")
 
-    run(["docker", "exec", CONTAINER, "pg_dump", "-U", "postgres", "-d", "objects_source", "-Fc", "-f",
-         "/tmp/objects.dump"], timeout=120)
-    archive = os.path.join(tmp_path, "objects.dump")
-    run(["docker", "cp", f"{CONTAINER}:/tmp/objects.dump", archive], timeout=60)
-    _database, entries = toc.read_toc(archive)
-    for target in result["targets"]:
-        listing, _count = toc.filter_entries(entries, target["objects"])
-        list_file = os.path.join(tmp_path, "objects.list")
-        with open(list_file, "w") as stream:
-            stream.write(listing)
-        run(["docker", "cp", list_file, f"{CONTAINER}:/tmp/objects.list"], timeout=60)
-        psql("postgres", f"CREATE DATABASE {target['database']};")
-        run(["docker", "exec", CONTAINER, "pg_restore", "-U", "postgres", "-d", target["database"], "--exit-on-error",
-             "--no-owner", "--use-list", "/tmp/objects.list", "/tmp/objects.dump"], timeout=300)
+    for target in split("objects_source", result, tmp_path):
         _figures, differences = verify.compare(psycopg, params(server, "objects_source"),
                                                params(server, target["database"]), target, jobs=2)
         assert differences == []

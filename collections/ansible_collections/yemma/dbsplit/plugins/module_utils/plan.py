@@ -416,7 +416,7 @@ class Fates:
                 reads = "; ".join(f"{', '.join(tables)} ("
                                   + (f"{', '.join(sorted({self.owner[t] for t in tables}))} in "
                                      f"{self.targets[i]['label']}" if i is not None else "left behind") + ")"
-                                  for i, tables in self._tables_by_target(key).items())
+                                  for i, tables in why.items())
                 self.problems.append(f"{name} reads tables that end up in different databases ({reads}): it can "
                                      f"exist in none of them. List it in dbsplit_objects_left_behind: ['{name}']")
                 continue

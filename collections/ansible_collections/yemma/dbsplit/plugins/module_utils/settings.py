@@ -7,6 +7,8 @@ them at once, before the lock is taken and before any change. What only the host
 
 import re
 
+from ansible_collections.yemma.dbsplit.plugins.module_utils import plan
+
 # No user or password: the credentials live in the .env only (dbsplit_env_*_key), never in the map.
 ENDPOINT_KEYS = {"container", "compose_service", "database", "host", "port", "tools_image", "tools_network",
                  "memory_limit"}
@@ -164,8 +166,7 @@ def map_problems(services, source):
         endpoint = spec.get("endpoint") if isinstance(spec, dict) else None
         if isinstance(endpoint, dict) and isinstance(endpoint.get("database"), str) \
                 and isinstance(endpoint.get("container") or endpoint.get("host"), str):
-            where = endpoint.get("container") or f'{endpoint["host"]}:{endpoint.get("port", 5432)}'
-            by_target.setdefault((endpoint["database"], where), []).append((name, endpoint))
+            by_target.setdefault((endpoint["database"], plan.endpoint_id(endpoint)), []).append((name, endpoint))
     for (database, where), users in sorted(by_target.items()):
         places = {(e.get("container"), e.get("host"), e.get("port"), e.get("compose_service")) for _, e in users}
         if len(places) > 1:
