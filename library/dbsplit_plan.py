@@ -56,6 +56,17 @@ options:
         large objects (C(pg_largeobject)), for instance the one whose tables hold their oids.
       - Unset, the source must hold no large objects. Other targets receive none.
     type: str
+  reverse_stream:
+    description:
+      - The targets will publish their tables back to the monolith (the reverse stream), so a
+        table without a primary key is a problem unless listed in O(full_identity).
+    type: bool
+    default: true
+  full_identity:
+    description: Tables without a primary key that the reverse stream publishes with C(REPLICA IDENTITY FULL).
+    type: list
+    elements: str
+    default: []
   fail_on_problems:
     description: Fail when the map has problems; when false, return them in RV(problems).
     type: bool
@@ -110,7 +121,7 @@ problems:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import catalog, plan, pgconn
+from ansible_collections.yemma.dbsplit.plugins.module_utils import catalog, pgconn, plan, reverse
 
 
 def main():
@@ -121,6 +132,8 @@ def main():
             left_behind=dict(type="list", elements="str", default=[]),
             objects_left_behind=dict(type="list", elements="str", default=[]),
             large_objects_service=dict(type="str"),
+            reverse_stream=dict(type="bool", default=True),
+            full_identity=dict(type="list", elements="str", default=[]),
             fail_on_problems=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -129,8 +142,11 @@ def main():
     try:
         with pgconn.connect(psycopg, module.params["source"]) as conn:
             snapshot = catalog.read_catalog(conn)
-        result = plan.build_plan(snapshot, module.params["services"], module.params["left_behind"],
-                                 module.params["large_objects_service"], module.params["objects_left_behind"])
+            result = plan.build_plan(snapshot, module.params["services"], module.params["left_behind"],
+                                     module.params["large_objects_service"], module.params["objects_left_behind"])
+            if module.params["reverse_stream"]:
+                tables = [table["name"] for target in result["targets"] for table in target["tables"]]
+                result["problems"] += reverse.identity_problems(conn, tables, module.params["full_identity"])
     except plan.MapError as exc:
         module.fail_json(msg=f"dbsplit_services is malformed: {exc}")
     except psycopg.Error as exc:

@@ -51,7 +51,7 @@ options:
   phase:
     description: The phase whose result C(record) records.
     type: str
-    choices: [preflight, plan, stop, backup, provision, transfer, alembic, verify, cutover, report]
+    choices: [preflight, plan, stop, backup, provision, transfer, alembic, verify, cutover, report, finish]
   result:
     description: What the phase did, as the phases after it need it (JSON-serialisable).
     type: dict
@@ -121,7 +121,7 @@ def main():
             owner=dict(type="dict"),
             playbook=dict(type="str", default=""),
             break_run_id=dict(type="str"),
-            phase=dict(type="str", choices=list(state.PHASES)),
+            phase=dict(type="str", choices=list(state.PHASES) + [state.FINISH]),
             result=dict(type="dict", default={}),
             changed=dict(type="bool", default=False),
             progress=dict(type="dict"),

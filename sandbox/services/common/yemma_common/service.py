@@ -9,7 +9,9 @@ unreachable) instead of the container crash-looping.  The health check is live,
 so fixing the database (e.g. `alembic upgrade head` by hand) turns it healthy
 without a restart.
 
-Routes: GET /health, GET /items, POST /items, GET /info.
+Routes: GET /health, GET /items, POST /items, PATCH /items/<id> (set columns of that row of
+the main table from the JSON body), DELETE /items/<id> (delete it; its children in the
+service's own tables go with it by their foreign keys), GET /info.
 """
 import dataclasses
 import logging
@@ -99,6 +101,35 @@ def routes(spec, settings, engine, state):
         logging.getLogger(settings.service_name).info("created %s", created)
         return 201, created
 
+    def change_item(req, statement, params):
+        try:
+            with engine.begin() as conn:
+                row = conn.execute(sa.text(statement), dict(params, id=req.item_id)).first()
+        except sa.exc.IntegrityError as exc:
+            dblog.error("%s /items/%s: %s", req.command, req.item_id, short(exc))
+            return 409, {"error": short(exc)}
+        except sa.exc.DBAPIError as exc:
+            dblog.error("%s /items/%s: %s", req.command, req.item_id, short(exc))
+            return 500, {"error": short(exc)}
+        if row is None:
+            return 404, {"error": f"no {spec.main_table} row with id {req.item_id}"}
+        logging.getLogger(settings.service_name).info("%s %s %s", req.command.lower(), spec.main_table, req.item_id)
+        return 200, {"id": req.item_id}
+
+    def patch_item(req):
+        try:
+            body = req.json_body()
+        except ValueError as exc:
+            return 400, {"error": f"invalid JSON body: {exc}"}
+        if not body:
+            return 400, {"error": "the body names the columns to set, e.g. {\"full_name\": \"A. B.\"}"}
+        columns = ", ".join(f'"{name}" = :v{i}' for i, name in enumerate(body))
+        return change_item(req, f'UPDATE "{spec.main_table}" SET {columns} WHERE id = :id RETURNING id',
+                           {f"v{i}": value for i, value in enumerate(body.values())})
+
+    def delete_item(req):
+        return change_item(req, f'DELETE FROM "{spec.main_table}" WHERE id = :id RETURNING id', {})
+
     def info(req):
         return 200, {"service": settings.service_name, "db_name": settings.db_name,
                      "db_host": settings.db_host, "db_init": settings.db_init,
@@ -106,7 +137,8 @@ def routes(spec, settings, engine, state):
                      "tables": spec.tables}
 
     return {("GET", "/health"): health, ("GET", "/items"): get_items,
-            ("POST", "/items"): post_items, ("GET", "/info"): info}
+            ("POST", "/items"): post_items, ("PATCH", "/items/<id>"): patch_item,
+            ("DELETE", "/items/<id>"): delete_item, ("GET", "/info"): info}
 
 
 def run(spec):

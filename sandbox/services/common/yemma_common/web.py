@@ -3,6 +3,7 @@ import datetime
 import decimal
 import json
 import logging
+import re
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,7 +25,8 @@ def to_json(obj):
 
 
 def serve(port, routes):
-    """routes: {("GET", "/health"): fn(request) -> (status, dict)}. Blocks forever."""
+    """routes: {("GET", "/health"): fn(request) -> (status, dict)}; a route "/items/<id>"
+    matches /items/42 and gives the handler request.item_id = 42. Blocks forever."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "yemma"
@@ -32,6 +34,9 @@ def serve(port, routes):
         def _dispatch(self, method):
             path = self.path.split("?", 1)[0].rstrip("/") or "/"
             fn = routes.get((method, path))
+            item = re.fullmatch(r"/items/(\d+)", path)
+            if fn is None and item:
+                fn, self.item_id = routes.get((method, "/items/<id>")), int(item.group(1))
             if fn is None:
                 status, body = 404, {"error": f"no route {method} {path}"}
             else:
@@ -52,6 +57,12 @@ def serve(port, routes):
 
         def do_POST(self):
             self._dispatch("POST")
+
+        def do_PATCH(self):
+            self._dispatch("PATCH")
+
+        def do_DELETE(self):
+            self._dispatch("DELETE")
 
         def json_body(self):
             """The request's JSON object ({} when there is no body)."""

@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, plan, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, plan, reverse, verify
 
 
 def parse_env(text):
@@ -126,6 +126,27 @@ def object_fate_lines(objects):
     return lines
 
 
+def reverse_result_line(result, source_database):
+    """One reverse stream's state, for the operator: lag, and the WAL its slot holds (from a
+    dbsplit_reverse_stream result of a loop over the plan's targets)."""
+    status, label = result["status"], result["item"]["label"]
+    if not status.get("exists"):
+        return f"{label} -> {source_database}: no reverse stream"
+    seconds = status.get("lag_seconds")
+    lag = f"lag {status['lag_bytes']} bytes, " + (f"{seconds} s" if seconds is not None else "monolith not connected")
+    state = "applying" if status.get("applying") else ("DISABLED (apply error)" if not status.get("enabled")
+                                                       else "not applying")
+    return (f"{label} -> {source_database}: {state}, {lag}; slot holds {status['held_bytes']} bytes of WAL "
+            f"({status.get('wal_status')})")
+
+
+def reverse_figures(applied_results):
+    """Per target, what the rollback's wait on its reverse stream found (dbsplit_reverse_stream, applied)."""
+    return [{"target": r["item"]["label"], "key": r["item"]["key"], "waited_seconds": r.get("waited_seconds"),
+             "applied_lsn": r.get("applied_lsn"), "sequences": r.get("sequences", []), "orphans": r.get("orphans", [])}
+            for r in applied_results]
+
+
 def table_line(figures):
     """One verified table, for the verify printout."""
     return (f'{figures["table"]}: {figures["rows"]} rows, checksum {figures["checksum"]} '
@@ -208,6 +229,10 @@ class FilterModule:
             "containers": containers,
             "plan_lines": plan_lines,
             "target_key": plan.target_key,
+            "reverse_name": reverse.subscription_name,
+            "reverse_result_line": reverse_result_line,
+            "reverse_figures": reverse_figures,
+            "orphan_lines": reverse.orphan_lines,
             "object_fate_lines": object_fate_lines,
             "table_line": table_line,
             "report_targets": report_targets,

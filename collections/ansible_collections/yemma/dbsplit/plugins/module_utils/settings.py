@@ -31,6 +31,8 @@ INTEGERS = {
     "dbsplit_wait_timeout": (10, 3600, "seconds to wait for containers"),
     "dbsplit_memory_warning_percent": (1, 100, "percent of RAM"),
     "dbsplit_target_base_mb": (0, 1 << 20, "MB of an empty cluster"),
+    "dbsplit_reverse_wal_keep_mb": (64, 1 << 20, "MB of WAL a reverse stream's slot may hold"),
+    "dbsplit_reverse_catchup_timeout": (10, 86400, "seconds a rollback waits for the reverse stream"),
 }
 # Multiples of a size (disk space estimates): (lowest, highest).
 FACTORS = {
@@ -211,8 +213,11 @@ def problems(settings):
     if settings.get("dbsplit_on_failure", "return") not in ("return", "stay"):
         found.append(f"dbsplit_on_failure must be return (put the platform back on the monolith) or stay "
                      f"(got {settings['dbsplit_on_failure']!r})")
+    if not isinstance(settings.get("dbsplit_reverse_stream", True), bool):
+        found.append("dbsplit_reverse_stream must be true (writes made after the cutover flow back to the monolith, "
+                     f"so a rollback loses nothing) or false (got {settings['dbsplit_reverse_stream']!r})")
     for key in ("dbsplit_backend_services", "dbsplit_infrastructure_services", "dbsplit_tables_left_behind",
-                "dbsplit_objects_left_behind"):
+                "dbsplit_objects_left_behind", "dbsplit_replica_identity_full"):
         value = settings.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             found.append(f"{key} must be a list of names (got {value!r})")

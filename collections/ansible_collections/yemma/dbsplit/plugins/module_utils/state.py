@@ -85,6 +85,8 @@ def release(state_dir, run_id):
 # the phases after it, in this run or a later one.
 
 PHASES = ("preflight", "plan", "stop", "backup", "provision", "transfer", "alembic", "verify", "cutover", "report")
+# After the migration: finish.yml ends the way back (the reverse stream) and makes it final.
+FINISH = "finish"
 # What a phase's result is made from: the phase is done while each of these is done and
 # was recorded before it. A phase recorded anew (it changed something) makes the phases
 # built on it due again: a new freeze, a new backup, a recreated target.
@@ -97,6 +99,7 @@ DEPENDS = {
     "alembic": ("transfer",),
     "verify": ("alembic",),
     "cutover": ("verify",),
+    FINISH: ("cutover",),
 }
 # Phases that bring the platform to a state and change nothing when it is already there:
 # they run on every pass until the cutover begins (the services could have been restarted,
@@ -129,10 +132,13 @@ def done(progress, phase):
 
 
 def stage(progress):
-    """migrating, cutover (begun, not finished: the services may be writing) or completed."""
+    """migrating, cutover (begun, not finished: the services may be writing), completed, or
+    finished (finish.yml: no way back but the backup)."""
     cutover = progress["steps"].get("cutover")
     if cutover is None:
         return "migrating"
+    if FINISH in progress["steps"]:
+        return "finished"
     return "completed" if cutover["result"].get("completed_at") else "cutover"
 
 
@@ -141,7 +147,7 @@ def due(progress, phase):
     if phase in BEFORE_CUTOVER and stage(progress) != "migrating":
         return False
     if phase == "cutover":
-        return stage(progress) != "completed"
+        return stage(progress) in ("migrating", "cutover")
     return phase in ("preflight", "report") or phase in ENSURED or not done(progress, phase)
 
 
@@ -172,8 +178,8 @@ def record(state_dir, phase, run_id, result, changed, unwritten=None):
     change is (a new freeze, a plan with another hash), not a byte-wise comparison of
     results that carry sizes and times. ``unwritten``: a check run's progress so far,
     recorded onto in memory and never written."""
-    if phase not in PHASES:
-        raise StateError(f"unknown phase {phase!r} (one of {', '.join(PHASES)})")
+    if phase not in PHASES + (FINISH,):
+        raise StateError(f"unknown phase {phase!r} (one of {', '.join(PHASES + (FINISH,))})")
     write = unwritten is None
     progress = read_progress(state_dir) if write else copy.deepcopy(unwritten)
     previous = progress["steps"].get(phase)

@@ -1,0 +1,348 @@
+"""The reverse stream: every write the new services make to a target flows back to the
+monolith until the operator finishes the migration, so a rollback after the cutover loses
+nothing (Vitess MoveTables' ReverseTraffic, with PostgreSQL's logical replication).
+
+Each target publishes its tables (publication ``dbsplit_reverse``) and the monolith's
+database subscribes to it (one subscription a target, ``copy_data = false``: the two are
+equal at the cutover, proven by the verify phase). The subscription and its slot are made
+before any service starts on the target, so no write falls between.
+
+What the facts of PostgreSQL 15 ask for (../shared/LOGICAL-REPLICATION.md):
+- the frozen monolith takes the stream: its apply workers ignore ``default_transaction_read_only``;
+  only the subscription's own DDL needs a session that turns it off;
+- the apply workers do not check foreign keys: a row whose parent is in another database
+  arrives even when the parent is gone (``orphans`` finds them once the stream caught up);
+- sequences are not streamed: ``carry_sequences`` copies them back after the stream caught up;
+- a publisher needs ``wal_level = logical`` (a restart); each subscription needs an apply
+  worker on the monolith's server (``max_logical_replication_workers``, 4 by default, a restart).
+"""
+
+import hashlib
+import re
+import time
+
+from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_ident
+
+PUBLICATION = "dbsplit_reverse"
+# What a target server needs; a slot kept by an absent subscriber holds WAL up to the cap.
+PUBLISHER_SETTINGS = ("wal_level", "max_replication_slots", "max_wal_senders", "max_slot_wal_keep_size")
+# Besides the apply workers: the launcher, and room for autovacuum's and queries' workers.
+SPARE_WORKERS = 4
+
+
+class ReverseError(RuntimeError):
+    """The reverse stream cannot be set up, caught up or removed; the message names the fix."""
+
+
+def subscription_name(target_key, database):
+    """The subscription's (and its slot's) name: lower case, 63 bytes at most, unique per
+    target (two targets can share a database name on two servers)."""
+    readable = re.sub(r"[^a-z0-9_]+", "_", database.lower())[:30]
+    return f"dbsplit_reverse_{readable}_{hashlib.sha256(target_key.encode()).hexdigest()[:8]}"
+
+
+def _settings(conn, names):
+    rows = conn.execute("SELECT name, setting, unit, pending_restart FROM pg_settings WHERE name = ANY(%s)",
+                        (list(names),)).fetchall()
+    return {name: {"setting": setting, "unit": unit, "pending_restart": pending} for name, setting, unit, pending in rows}
+
+
+def _alter_system(conn, name, value):
+    conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+
+
+def prepare_publisher(conn, wal_keep_mb, check_mode):
+    """Set what a target server needs to publish: ``wal_level = logical`` (applied at the
+    next restart) and the cap on the WAL a slot may hold. Returns (changes, restart_needed)."""
+    current = _settings(conn, PUBLISHER_SETTINGS)
+    changes = []
+    if current["wal_level"]["setting"] != "logical":
+        changes.append(f"wal_level {current['wal_level']['setting']} -> logical (restart)")
+        if not check_mode:
+            _alter_system(conn, "wal_level", "logical")
+    keep = current["max_slot_wal_keep_size"]  # MB
+    if int(keep["setting"]) != wal_keep_mb:
+        changes.append(f"max_slot_wal_keep_size {keep['setting']} MB -> {wal_keep_mb} MB")
+        if not check_mode:
+            _alter_system(conn, "max_slot_wal_keep_size", f"{wal_keep_mb}MB")
+            conn.execute("SELECT pg_reload_conf()")
+    restart = bool(changes and changes[0].startswith("wal_level")) or current["wal_level"]["pending_restart"]
+    return changes, restart
+
+
+def prepare_subscriber(conn, streams, check_mode):
+    """Give the monolith's server an apply worker for each of ``streams`` subscriptions
+    (besides those it holds already). Returns (changes, restart_needed)."""
+    current = _settings(conn, ("max_logical_replication_workers", "max_worker_processes", "max_replication_slots"))
+    others = conn.execute("SELECT count(*) FROM pg_subscription WHERE subname NOT LIKE 'dbsplit\\_reverse\\_%'").fetchone()[0]
+    needed = streams + others
+    wanted = {"max_logical_replication_workers": needed,
+              # the logical replication launcher and the apply workers are background workers
+              "max_worker_processes": needed + 1 + SPARE_WORKERS,
+              # on a subscriber, each subscription takes a replication origin from this pool
+              "max_replication_slots": needed}
+    changes = []
+    for name, value in wanted.items():
+        if int(current[name]["setting"]) < value:
+            changes.append(f"{name} {current[name]['setting']} -> {value} (restart)")
+            if not check_mode:
+                _alter_system(conn, name, value)
+    restart = bool(changes) or any(s["pending_restart"] for s in current.values())
+    return changes, restart
+
+
+def publisher_problems(conn, slots):
+    """Why this server cannot (yet) publish ``slots`` more reverse streams."""
+    current = _settings(conn, PUBLISHER_SETTINGS)
+    problems = []
+    if current["wal_level"]["setting"] != "logical":
+        problems.append(f"wal_level is {current['wal_level']['setting']}, logical replication needs logical: "
+                        "ALTER SYSTEM SET wal_level = logical, then restart the server (the provision phase does it "
+                        "for the new databases it starts)")
+    used = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name NOT LIKE 'dbsplit\\_reverse\\_%'"
+                        ).fetchone()[0]
+    for name in ("max_replication_slots", "max_wal_senders"):
+        if int(current[name]["setting"]) < used + slots:
+            problems.append(f"{name} is {current[name]['setting']}, {used} in use and {slots} more needed: "
+                            f"ALTER SYSTEM SET {name} = {used + slots}, then restart the server")
+    return problems
+
+
+def identity_problems(conn, tables, full_identity):
+    """Published tables whose UPDATE and DELETE would fail on the target for want of a replica
+    identity (no primary key), unless the map gives them REPLICA IDENTITY FULL."""
+    rows = conn.execute("""
+        SELECT format('%%I.%%I', n.nspname, c.relname)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND c.oid IN (SELECT relid FROM unnest(%(tables)s::regclass[]) t, pg_partition_tree(t))
+          AND (c.relreplident = 'n' OR c.relreplident = 'd' AND NOT EXISTS (
+               SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
+        ORDER BY 1""", {"tables": tables}).fetchall()
+    return [f"table {name} has no primary key, so once it is published (reverse stream) every UPDATE and DELETE "
+            f"the new services make on it would fail: give it a primary key, or list it in "
+            f"dbsplit_replica_identity_full (each change then carries the whole row)"
+            for (name,) in rows if name not in full_identity]
+
+
+def publish(conn, tables, full_identity, check_mode):
+    """The target's publication of ``tables`` (a partitioned table brings its partitions).
+    Returns whether it changed."""
+    changed = False
+    for name in full_identity:
+        if name in tables and conn.execute("SELECT relreplident <> 'f' FROM pg_class WHERE oid = %s::regclass",
+                                           (name,)).fetchone()[0]:
+            changed = True
+            if not check_mode:
+                conn.execute(f"ALTER TABLE {name} REPLICA IDENTITY FULL")
+    published = {row[0] for row in conn.execute(
+        "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = %s",
+        (PUBLICATION,)).fetchall()}
+    exists = conn.execute("SELECT count(*) FROM pg_publication WHERE pubname = %s", (PUBLICATION,)).fetchone()[0]
+    # pg_publication_tables lists the partitions of a published partitioned table.
+    wanted = {row[0] for row in conn.execute("""
+        SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND c.oid IN (SELECT relid FROM unnest(%s::regclass[]) t, pg_partition_tree(t))
+        """, (tables,)).fetchall()}
+    if exists and published == wanted:
+        return changed
+    if not check_mode:
+        listed = ", ".join(tables)
+        conn.execute(f"ALTER PUBLICATION {PUBLICATION} SET TABLE {listed}" if exists
+                     else f"CREATE PUBLICATION {PUBLICATION} FOR TABLE {listed}")
+    return True
+
+
+def conninfo(runtime, password):
+    """The subscriber's connection string to a target, as libpq reads it."""
+    def value(text):
+        return "'" + str(text).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return " ".join(f"{key}={value(val)}" for key, val in (
+        ("host", runtime["tools_host"]), ("port", runtime["login_port"]), ("dbname", runtime["db"]),
+        ("user", runtime["login_user"]), ("password", password), ("application_name", "dbsplit-reverse")))
+
+
+def _writable(conn):
+    # The monolith is frozen (default_transaction_read_only on the database): this session only
+    # lifts it for itself; and its statements carry the password, kept out of the server's log.
+    conn.execute("SET default_transaction_read_only = off")
+    conn.execute("SET log_statement = 'none'")
+
+
+def subscribe(conn, name, connection, check_mode):
+    """The monolith's subscription to a target's publication, its slot created now. Returns
+    whether it changed."""
+    if conn.execute("SELECT count(*) FROM pg_subscription WHERE subname = %s", (name,)).fetchone()[0]:
+        return False
+    if not check_mode:
+        _writable(conn)
+        literal = "'" + connection.replace("'", "''") + "'"
+        conn.execute(f"CREATE SUBSCRIPTION {quote_ident(name)} CONNECTION {literal} PUBLICATION {PUBLICATION} "
+                     f"WITH (copy_data = false, create_slot = true, slot_name = {quote_ident(name)}, "
+                     "disable_on_error = true)")
+    return True
+
+
+def unsubscribe(conn, name, check_mode):
+    """Remove the subscription and, through it, its slot on the target. Returns whether it changed."""
+    if not conn.execute("SELECT count(*) FROM pg_subscription WHERE subname = %s", (name,)).fetchone()[0]:
+        return False
+    if not check_mode:
+        _writable(conn)
+        conn.execute(f"DROP SUBSCRIPTION {quote_ident(name)}")
+    return True
+
+
+def unpublish(conn, name, check_mode):
+    """Remove the target's publication and a slot its subscription left behind."""
+    changed = False
+    if conn.execute("SELECT count(*) FROM pg_publication WHERE pubname = %s", (PUBLICATION,)).fetchone()[0]:
+        changed = True
+        if not check_mode:
+            conn.execute(f"DROP PUBLICATION {PUBLICATION}")
+    slot = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()
+    if slot:
+        if slot[0]:
+            raise ReverseError(f"slot {name} is still in use by a subscriber: remove its subscription first")
+        changed = True
+        if not check_mode:
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
+    return changed
+
+
+STATUS_SQL = """
+SELECT s.active, s.wal_status,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,
+       extract(epoch FROM coalesce(r.replay_lag, r.flush_lag, r.write_lag))::float8,
+       pg_current_wal_lsn()::text, s.confirmed_flush_lsn::text
+FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
+WHERE s.slot_name = %s
+"""
+
+SUBSCRIPTION_SQL = """
+SELECT s.subenabled, w.pid IS NOT NULL, coalesce(st.apply_error_count, 0)
+FROM pg_subscription s
+LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL
+LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid
+WHERE s.subname = %s
+"""
+
+
+def status(source, target, name):
+    """Where the stream stands: {exists, enabled, applying, apply_errors, lag_bytes,
+    lag_seconds, held_bytes, wal_status}. The lag is the target's WAL not yet confirmed
+    applied; the WAL held is what the slot keeps on the target's disk."""
+    sub = source.execute(SUBSCRIPTION_SQL, (name,)).fetchone()
+    slot = target.execute(STATUS_SQL, (name,)).fetchone()
+    figures = {"exists": sub is not None and slot is not None,
+               "enabled": bool(sub and sub[0]), "applying": bool(sub and sub[1]), "apply_errors": sub[2] if sub else 0}
+    if slot:
+        active, wal_status, lag, held, seconds, _current, _confirmed = slot
+        figures.update(connected=bool(active), wal_status=wal_status, lag_bytes=max(lag or 0, 0), held_bytes=held or 0,
+                       lag_seconds=round(seconds, 1) if seconds is not None else (0.0 if active else None))
+    return figures
+
+
+def problems_of(name, figures):
+    """Why a stream cannot carry writes back now, each with its fix."""
+    if not figures["exists"]:
+        return [f"the reverse stream {name} is missing (subscription on the monolith or slot on the target): "
+                "writes made on the target since it went missing are not in the monolith"]
+    problems = []
+    if figures.get("wal_status") == "lost":
+        problems.append(f"slot {name} lost WAL it had not sent (max_slot_wal_keep_size reached while the monolith "
+                        "was away): writes are missing from the monolith; only the migration backup and the "
+                        "targets hold them")
+    if not figures["enabled"]:
+        problems.append(f"subscription {name} is disabled after {figures['apply_errors']} apply error(s): read the "
+                        "monolith's log (docker logs <its container>) for the row it could not apply, fix it, then "
+                        f"ALTER SUBSCRIPTION {name} ENABLE")
+    return problems
+
+
+def wait_applied(source, target, name, timeout, poll=0.5):
+    """Wait until the monolith has applied every change the target wrote up to now (its
+    current WAL position). Returns (seconds waited, the position)."""
+    goal = target.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+    started = time.monotonic()
+    while True:
+        figures = status(source, target, name)
+        problems = problems_of(name, figures)
+        if problems:
+            raise ReverseError("; ".join(problems))
+        done = target.execute("SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+                              (goal, name)).fetchone()[0]
+        if done:
+            return round(time.monotonic() - started, 1), goal
+        if time.monotonic() - started > timeout:
+            raise ReverseError(f"the monolith has not applied the target's changes up to {goal} after {timeout} s "
+                               f"({figures.get('lag_bytes')} bytes behind, subscriber "
+                               f"{'connected' if figures.get('connected') else 'not connected'}): is the monolith's "
+                               "server running and able to reach the target? Its log says why (docker logs)")
+        time.sleep(poll)
+
+
+SEQUENCE_SQL = "SELECT last_value, is_called FROM {sequence}"
+
+
+def carry_sequences(target, source, sequences, check_mode):
+    """Set each sequence of the monolith to where the target's is, so the old services' next
+    value does not collide with a row the new ones made. Returns the sequences that moved."""
+    moved = []
+    if not check_mode and sequences:
+        _writable(source)
+    for name in sequences:
+        there = target.execute(SEQUENCE_SQL.format(sequence=name)).fetchone()
+        here = source.execute(SEQUENCE_SQL.format(sequence=name)).fetchone()
+        if tuple(there) != tuple(here):
+            moved.append({"sequence": name, "from": here[0], "to": there[0]})
+            if not check_mode:
+                source.execute("SELECT setval(%s::regclass, %s, %s)", (name, there[0], there[1]))
+    return moved
+
+
+FOREIGN_KEY_SQL = """
+SELECT (SELECT format('%%I.%%I', n.nspname, r.relname) FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace
+        WHERE r.oid = c.confrelid),
+       array(SELECT quote_ident(attname) FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+       array(SELECT quote_ident(attname) FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i),
+       coalesce(array(SELECT quote_ident(attname) FROM pg_index x
+                      CROSS JOIN unnest(x.indkey) WITH ORDINALITY k(n, i)
+                      JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n
+                      WHERE x.indrelid = c.conrelid AND x.indisprimary ORDER BY k.i), '{}')
+FROM pg_constraint c
+WHERE c.conrelid = %s::regclass AND c.conname = %s AND c.contype = 'f'
+"""
+
+
+def orphans(conn, foreign_keys, shown=10):
+    """Rows of the monolith that break a foreign key the split databases could not enforce
+    (the parent lives in another database, or stayed behind): the reverse stream applied
+    them, PostgreSQL does not check. One entry per broken constraint, with the first keys."""
+    found = []
+    for fk in foreign_keys:
+        row = conn.execute(FOREIGN_KEY_SQL, (fk["table"], fk["constraint"])).fetchone()
+        if row is None:
+            continue  # the constraint is gone from the monolith: nothing to break
+        parent, columns, referenced, primary_key = row
+        key = primary_key or columns
+        match = " AND ".join(f"p.{r} = c.{col}" for col, r in zip(columns, referenced))
+        not_null = " AND ".join(f"c.{col} IS NOT NULL" for col in columns)
+        broken = (f"FROM {fk['table']} c WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match})")
+        count = conn.execute(f"SELECT count(*) {broken}").fetchone()[0]
+        if not count:
+            continue
+        keys = conn.execute(f"SELECT {', '.join('c.' + k + '::text' for k in key)}, "
+                            f"{', '.join('c.' + col + '::text' for col in columns)} {broken} ORDER BY 1 LIMIT {shown}"
+                            ).fetchall()
+        found.append({"table": fk["table"], "constraint": fk["constraint"], "references": parent, "rows": count,
+                      "examples": [f"({', '.join(key)})=({', '.join(r[:len(key)])}) -> {parent} "
+                                   f"({', '.join(referenced)})=({', '.join(r[len(key):])})" for r in keys]})
+    return found
+
+
+def orphan_lines(found):
+    return [f"{o['table']}: {o['rows']} row(s) break {o['constraint']} (their parent in {o['references']} is gone): "
+            + "; ".join(o["examples"]) + (" ..." if o["rows"] > len(o["examples"]) else "") for o in found]
