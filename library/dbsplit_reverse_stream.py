@@ -15,10 +15,11 @@ description:
     without a primary key fails the task unless listed in O(full_identity), which gives it
     C(REPLICA IDENTITY FULL) on the target.
   - C(applied), once the new services are stopped, waits until the monolith has applied every
-    change the target wrote, then carries the target's sequences back to the monolith and lists
-    the rows that break a foreign key the split databases could not enforce (RV(orphans)).
+    change the target wrote, then carries the target's sequences back to the monolith.
   - C(absent) removes the subscription, its slot and the publication.
-  - C(info) only reads where the stream stands (lag, WAL held), for the check runs.
+  - C(info) only reads where the stream stands (lag, WAL held, what stops it) and the rows of
+    the monolith that break a foreign key the split databases could not enforce (RV(orphans));
+    read once every stream has caught up, that list is final.
   - Reports what it would change in check mode.
 options:
   name:
@@ -86,9 +87,9 @@ sequences:
   elements: dict
 orphans:
   description:
-    - "With C(applied), per broken foreign key C({table, constraint, references, rows, examples}): rows the
-      monolith now holds whose parent is gone."
-  returned: when state is applied
+    - "With C(info), per foreign key of this target's tables that crossed databases C({table, constraint, references,
+      rows, examples}): rows the monolith now holds whose parent is gone."
+  returned: when state is info
   type: list
   elements: dict
 """
@@ -130,13 +131,14 @@ def main():
                     reverse.wait_applied(source, target, name, params["timeout"])
                 result["sequences"] = reverse.carry_sequences(target, source, verify.planned_relations(plan)[2],
                                                               module.check_mode)
-                result["orphans"] = reverse.orphans(source, plan["dropped_foreign_keys"])
                 result["changed"] = bool(result["sequences"])
             elif state == "absent":
-                changed = reverse.unsubscribe(source, name, module.check_mode)
-                result["changed"] = reverse.unpublish(target, name, module.check_mode) or changed
+                unsubscribed = reverse.unsubscribe(source, name, module.check_mode)
+                result["changed"] = reverse.unpublish(target, name, module.check_mode, unsubscribed) or unsubscribed
             result["status"] = reverse.status(source, target, name)
             result["problems"] = reverse.problems_of(name, result["status"]) if state == "info" else []
+            if state == "info":
+                result["orphans"] = reverse.orphans(source, plan["dropped_foreign_keys"])
     except (psycopg.Error, reverse.ReverseError) as exc:
         module.fail_json(msg=f"reverse stream {name} ({params['target']['db']} -> {params['source']['db']}), "
                              f"{state}: {exc}")

@@ -140,10 +140,13 @@ def reverse_result_line(result, source_database):
             f"({status.get('wal_status')})")
 
 
-def reverse_figures(applied_results):
-    """Per target, what the rollback's wait on its reverse stream found (dbsplit_reverse_stream, applied)."""
+def reverse_figures(applied_results, caught_up_results):
+    """Per target, what the rollback found on its reverse stream: the wait and the sequences
+    (dbsplit_reverse_stream, applied), then the orphans once every stream caught up (info)."""
+    orphans = {r["item"]["key"]: r.get("orphans", []) for r in caught_up_results}
     return [{"target": r["item"]["label"], "key": r["item"]["key"], "waited_seconds": r.get("waited_seconds"),
-             "applied_lsn": r.get("applied_lsn"), "sequences": r.get("sequences", []), "orphans": r.get("orphans", [])}
+             "applied_lsn": r.get("applied_lsn"), "sequences": r.get("sequences", []),
+             "orphans": orphans.get(r["item"]["key"], [])}
             for r in applied_results]
 
 

@@ -108,13 +108,21 @@ def publisher_problems(conn, slots):
     return problems
 
 
+# The tables that hold rows among %(tables)s: plain tables, and the partitions of partitioned
+# ones at any depth (pg_partition_tree lists nothing for a plain table).
+TABLES_WITH_PARTITIONS = """
+    SELECT c.oid FROM pg_class c
+    WHERE c.relkind = 'r' AND c.oid IN (SELECT t FROM unnest(%(tables)s::regclass[]) t
+                                        UNION ALL SELECT relid FROM unnest(%(tables)s::regclass[]) t, pg_partition_tree(t))"""
+
+
 def identity_problems(conn, tables, full_identity):
     """Published tables whose UPDATE and DELETE would fail on the target for want of a replica
     identity (no primary key), unless the map gives them REPLICA IDENTITY FULL."""
-    rows = conn.execute("""
+    rows = conn.execute(f"""
         SELECT format('%%I.%%I', n.nspname, c.relname)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND c.oid IN (SELECT relid FROM unnest(%(tables)s::regclass[]) t, pg_partition_tree(t))
+        WHERE c.oid IN ({TABLES_WITH_PARTITIONS})
           AND (c.relreplident = 'n' OR c.relreplident = 'd' AND NOT EXISTS (
                SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
         ORDER BY 1""", {"tables": tables}).fetchall()
@@ -139,10 +147,9 @@ def publish(conn, tables, full_identity, check_mode):
         (PUBLICATION,)).fetchall()}
     exists = conn.execute("SELECT count(*) FROM pg_publication WHERE pubname = %s", (PUBLICATION,)).fetchone()[0]
     # pg_publication_tables lists the partitions of a published partitioned table.
-    wanted = {row[0] for row in conn.execute("""
+    wanted = {row[0] for row in conn.execute(f"""
         SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relkind = 'r' AND c.oid IN (SELECT relid FROM unnest(%s::regclass[]) t, pg_partition_tree(t))
-        """, (tables,)).fetchall()}
+        WHERE c.oid IN ({TABLES_WITH_PARTITIONS})""", {"tables": tables}).fetchall()}
     if exists and published == wanted:
         return changed
     if not check_mode:
@@ -163,9 +170,11 @@ def conninfo(runtime, password):
 
 def _writable(conn):
     # The monolith is frozen (default_transaction_read_only on the database): this session only
-    # lifts it for itself; and its statements carry the password, kept out of the server's log.
+    # lifts it for itself. CREATE SUBSCRIPTION carries the password: neither a logged statement
+    # nor a failed one (log_min_error_statement prints it with the error) may write it to the log.
     conn.execute("SET default_transaction_read_only = off")
     conn.execute("SET log_statement = 'none'")
+    conn.execute("SET log_min_error_statement = panic")
 
 
 def subscribe(conn, name, connection, check_mode):
@@ -192,8 +201,9 @@ def unsubscribe(conn, name, check_mode):
     return True
 
 
-def unpublish(conn, name, check_mode):
-    """Remove the target's publication and a slot its subscription left behind."""
+def unpublish(conn, name, check_mode, unsubscribed=False):
+    """Remove the target's publication and a slot its subscription left behind.
+    ``unsubscribed``: a check run would have dropped the subscription (and with it the slot)."""
     changed = False
     if conn.execute("SELECT count(*) FROM pg_publication WHERE pubname = %s", (PUBLICATION,)).fetchone()[0]:
         changed = True
@@ -201,7 +211,7 @@ def unpublish(conn, name, check_mode):
             conn.execute(f"DROP PUBLICATION {PUBLICATION}")
     slot = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()
     if slot:
-        if slot[0]:
+        if slot[0] and not (check_mode and unsubscribed):
             raise ReverseError(f"slot {name} is still in use by a subscriber: remove its subscription first")
         changed = True
         if not check_mode:
