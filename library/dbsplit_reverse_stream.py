@@ -15,7 +15,8 @@ description:
     without a primary key fails the task unless listed in O(full_identity), which gives it
     C(REPLICA IDENTITY FULL) on the target.
   - C(applied), once the new services are stopped, waits until the monolith has applied every
-    change the target wrote, then carries the target's sequences back to the monolith.
+    change the target wrote, then carries the target's sequences back to the monolith, and its
+    large objects when the plan gave it the source's (logical replication streams neither).
   - C(absent) removes the subscription, its slot and the publication.
   - C(info) only reads where the stream stands (lag, WAL held, what stops it) and the rows of
     the monolith that break a foreign key the split databases could not enforce (RV(orphans));
@@ -85,6 +86,11 @@ sequences:
   returned: when state is applied
   type: list
   elements: dict
+large_objects:
+  description: With C(applied), the large objects created, rewritten or removed on the monolith, C({oid, action}).
+  returned: when state is applied
+  type: list
+  elements: dict
 orphans:
   description:
     - "With C(info), per foreign key of this target's tables that crossed databases C({table, constraint, references,
@@ -131,7 +137,9 @@ def main():
                     reverse.wait_applied(source, target, name, params["timeout"])
                 result["sequences"] = reverse.carry_sequences(target, source, verify.planned_relations(plan)[2],
                                                               module.check_mode)
-                result["changed"] = bool(result["sequences"])
+                result["large_objects"] = reverse.carry_large_objects(target, source, module.check_mode) \
+                    if plan.get("large_objects") else []
+                result["changed"] = bool(result["sequences"] or result["large_objects"])
             elif state == "absent":
                 unsubscribed = reverse.unsubscribe(source, name, module.check_mode)
                 result["changed"] = reverse.unpublish(target, name, module.check_mode, unsubscribed) or unsubscribed

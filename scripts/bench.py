@@ -64,7 +64,7 @@ def main():
     if result.returncode != 0:
         sys.stdout.write(result.stdout[-6000:] + result.stderr[-2000:])
         sys.exit(f"migrate.yml failed ({result.returncode})")
-    reports = sorted(glob.glob(os.path.join(ROOT, "reports", "*-yemma-sandbox", "report.json")), key=os.path.getmtime)
+    reports = sorted(glob.glob(os.path.join(ROOT, "reports", "*-yemma-sandbox-*", "report.json")), key=os.path.getmtime)
     with open(reports[-1]) as stream:
         report = json.load(stream)
     tables = [t for target in report["targets"] for t in target["tables"]]

@@ -117,7 +117,7 @@ def psql(database, sql):
 
 @pytest.fixture(scope="module")
 def server():
-    run(["docker", "rm", "--force", CONTAINER], check=False, timeout=60)
+    run(["docker", "rm", "--force", "--volumes", CONTAINER], check=False, timeout=60)
     run(["docker", "run", "-d", "--name", CONTAINER, "-e", f"POSTGRES_PASSWORD={PASSWORD}", IMAGE], timeout=60)
     try:
         for _ in range(60):
@@ -129,7 +129,7 @@ def server():
                       timeout=30).stdout.strip()
         yield address
     finally:
-        run(["docker", "rm", "--force", CONTAINER], check=False, timeout=60)
+        run(["docker", "rm", "--force", "--volumes", CONTAINER], check=False, timeout=60)
 
 
 def split(source, result, tmp_path):

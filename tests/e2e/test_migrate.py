@@ -4,8 +4,9 @@ One sandbox, in order (each test starts from the state the previous one left, as
 operator's session would): a check run changes nothing; a run killed during the
 transfer is run again to a verified end with no duplicate (its cutover made to fail);
 the next run finishes that cutover without redoing the phases before it, keeping what
-the services wrote meanwhile; a rollback check run changes nothing and the rollback
-returns to the monolith; migrating again after that refuses, before any change, to
+the services wrote meanwhile; writes through the new services (some while the monolith is
+down, one leaving an orphan) come back to yemma_db through the reverse stream, and the
+rollback, refused while the orphan stands, proves them there; migrating again after that refuses, before any change, to
 touch databases services have written to. The full migration, its idempotence and the independent
 proof of it are the molecule scenario (molecule/default).
 """
@@ -234,35 +235,146 @@ def test_run_failed_in_cutover_is_finished_keeping_what_services_wrote(platform)
     assert health("yemma-auth") == "healthy"
 
 
-def test_rollback_returns_to_the_monolith(platform):
-    # Its check run says what it would start and changes nothing (the monolith stays frozen).
+def service_url(service):
+    return f"http://{container_ip('yemma-' + service)}:8000"
+
+
+def slot_wal(database):
+    """(connected, bytes of WAL kept) of the reverse stream's slot on a new database."""
+    (active, held), = psql(target_container(database), database,
+                           "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) FROM pg_replication_slots")
+    return active == "t", int(held)
+
+
+def wait_caught_up(timeout=120):
+    """Until yemma_db confirms every change each new database had written when called."""
+    goals = {d: psql(target_container(d), d, "SELECT pg_current_wal_lsn()")[0][0] for d in set(TARGETS.values())}
+    deadline = time.monotonic() + timeout
+    for database, goal in goals.items():
+        while psql(target_container(database), database,
+                   f"SELECT confirmed_flush_lsn >= '{goal}' FROM pg_replication_slots") != [["t"]]:
+            assert time.monotonic() < deadline, f"yemma_db did not catch up with {database}"
+            time.sleep(0.5)
+
+
+def test_rollback_after_the_cutover_brings_back_every_write_the_new_services_made(platform):
+    """Writes through the new services' own endpoints in four services (inserts taking sequence
+    values, updates, deletes), some while the monolith's container is stopped, and a parent
+    deleted in auth_db whose child lives in candidate_db. The rollback refuses that orphan
+    before any change, goes through once it is resolved where it lives, and leaves every table
+    of yemma_db equal to its new database as the new services left it (compared here, not by
+    the tool's verify)."""
+    auth, candidate, payment, document = (service_url(s) for s in ("auth", "candidate", "payment", "document"))
+    new_user = http_json(auth + "/items", method="POST", body={}, status=201)["user_id"]
+    http_json(auth + "/items/5", method="PATCH", body={"full_name": "Renamed after the cutover"})
+    new_profile = http_json(candidate + "/items", method="POST", body={"user_id": new_user}, status=201)["profile_id"]
+    new_payment = http_json(payment + "/items", method="POST", body={}, status=201)["payment_id"]
+    http_json(payment + "/items/3", method="PATCH", body={"status": "refunded"})
+    http_json(payment + "/items/2", method="DELETE")
+    new_document = http_json(document + "/items", method="POST", body={}, status=201)["document_id"]
+
+    # The monolith's container is stopped for a while: the new services go on writing, and
+    # each slot keeps the WAL until the monolith is back.
+    run(["docker", "stop", "yemma-postgres"])
+    away_payments = [http_json(payment + "/items", method="POST", body={}, status=201)["payment_id"] for _ in range(20)]
+    http_json(auth + "/items/6", method="PATCH", body={"full_name": "Renamed while the monolith was away"})
+    connected, held = slot_wal("payment_db")
+    assert not connected and held > 0
+    run(["docker", "start", "yemma-postgres"])
+
+    # A parent deleted in one database, its child kept in another: an orphan in yemma_db.
+    orphan_user = http_json(auth + "/items", method="POST", body={}, status=201)["user_id"]
+    orphan_profile = http_json(candidate + "/items", method="POST", body={"user_id": orphan_user}, status=201)["profile_id"]
+    http_json(auth + f"/items/{orphan_user}", method="DELETE")
+
+    # Its check run shows each stream's lag and the orphan, and changes nothing.
+    wait_caught_up()
     before = platform_snapshot(STATE_DIR)
     check = ansible_playbook("rollback.yml", "-l", "sandbox", "--check")
     after = platform_snapshot(STATE_DIR)
     assert check.returncode == 0, check.stdout[-6000:] + check.stderr[-3000:]
-    assert "would start every service of docker-compose.monolith.yml" in check.stdout
+    said = " ".join(check.stdout.split())
+    for database in set(TARGETS.values()):
+        assert f"{database} -> yemma_db: applying, lag " in said, database
+    assert f"(id)=({orphan_profile}) -> public.users (id)=({orphan_user})" in said
+    assert "would start every service of docker-compose.monolith.yml" in said and "check run: nothing changed" in said
     for key in before:
         assert after[key] == before[key], key
 
-    # Without the operator's yes (no terminal to ask at), it refuses, saying what would be lost.
+    # It refuses the orphan, naming its table and key, before anything stops.
+    refused = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=yes")
+    said = " ".join(refused.stdout.split())
+    assert refused.returncode != 0, said[-3000:]
+    assert (f"public.profiles: 1 row(s) break profiles_user_id_fkey (their parent in public.users is gone): "
+            f"(id)=({orphan_profile}) -> public.users (id)=({orphan_user})") in said
+    assert "-e rollback_accept_orphans=yes" in said and "Nothing was changed" in said
+    assert platform_snapshot(STATE_DIR) == after
+    assert health("yemma-auth") == "healthy"
+
+    # Resolved where it lives, through the new service: the delete flows back too.
+    http_json(candidate + f"/items/{orphan_profile}", method="DELETE")
+    wait_caught_up()
+    # Without the operator's yes (no terminal to ask at), it refuses, saying what it would do.
+    after = platform_snapshot(STATE_DIR)
     refused = ansible_playbook("rollback.yml", "-l", "sandbox")
     said = " ".join(refused.stdout.split())
     assert refused.returncode != 0 and "rollback not confirmed" in said and "-e rollback_confirm=yes" in said, said[-3000:]
-    assert "those rows are NOT in yemma_db" in said and "Nothing was changed" in said
+    assert "the reverse stream has carried those writes back to yemma_db" in said and "Nothing was changed" in said
     assert platform_snapshot(STATE_DIR) == after
 
     result = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=yes")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    said = " ".join(result.stdout.split())
+    assert "every write made since the cutover came back" in said and "tables proven equal" in said
+    assert "Proof at the moment the new services stopped" in said
     assert health("yemma-postgres") == "healthy"
     for database in set(TARGETS.values()):
         assert health(target_container(database)) == "stopped", database
     (frozen,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
     assert frozen == "off"
+    assert psql("yemma-postgres", "yemma_db", "SELECT count(*) FROM pg_subscription") == [["0"]]
+
+    # Every table of yemma_db equals its new database as the new services left it: the new
+    # databases are started again (alone) to compare, then stopped as the rollback left them.
+    databases = sorted(set(TARGETS.values()))
+    run(["docker", "start", *[target_container(d) for d in databases]])
+    try:
+        deadline = time.monotonic() + 120
+        while any(health(target_container(d)) != "healthy" for d in databases):
+            assert time.monotonic() < deadline, "the new databases did not start again"
+            time.sleep(1)
+        source = table_digests("yemma-postgres", "yemma_db", [t for ts in MAP.values() for t in ts])
+        for service, tables in MAP.items():
+            target = table_digests(target_container(TARGETS[service]), TARGETS[service], tables)
+            for table in tables:
+                assert target[table] == source[table], (service, table)
+        assert all(psql(target_container(d), d, "SELECT count(*) FROM pg_replication_slots") == [["0"]] for d in databases)
+    finally:
+        run(["docker", "stop", *[target_container(d) for d in databases]])
+    rows = {
+        "new user": f"SELECT count(*) FROM users WHERE id = {int(new_user)}",
+        "renamed": "SELECT count(*) FROM users WHERE id = 5 AND full_name = 'Renamed after the cutover'",
+        "renamed while away": "SELECT count(*) FROM users WHERE id = 6 AND full_name = 'Renamed while the monolith was away'",
+        "new profile": f"SELECT count(*) FROM profiles WHERE id = {int(new_profile)}",
+        "payments": f"SELECT count(*) FROM payments WHERE id IN ({', '.join(str(int(i)) for i in [new_payment, *away_payments])})",
+        "refunded": "SELECT count(*) FROM payments WHERE id = 3 AND status = 'refunded'",
+        "deleted": "SELECT count(*) FROM payments WHERE id = 2",
+        "new document": f"SELECT count(*) FROM documents WHERE id = '{new_document}'",
+        "orphan gone": f"SELECT count(*) FROM profiles WHERE id = {int(orphan_profile)}",
+    }
+    found = {what: int(psql("yemma-postgres", "yemma_db", sql)[0][0]) for what, sql in rows.items()}
+    assert found == {"new user": 1, "renamed": 1, "renamed while away": 1, "new profile": 1, "payments": 21,
+                     "refunded": 1, "deleted": 0, "new document": 1, "orphan gone": 0}
+
+    # The old services serve those rows, and their next ids follow the new services' (sequences carried back).
     for service in MAP:
-        base = f"http://{container_ip('yemma-' + service)}:8000"
-        info = http_json(base + "/info")
+        info = http_json(service_url(service) + "/info")
         assert (info["db_host"], info["db_name"]) == ("postgres", "yemma_db"), service
-        assert http_json(base + "/items", method="POST", body={}, status=201), service
+    assert http_json(service_url("payment") + "/items")["latest_id"] == max(away_payments)
+    assert http_json(service_url("auth") + "/items", method="POST", body={}, status=201)["user_id"] > orphan_user
+    assert http_json(service_url("payment") + "/items", method="POST", body={}, status=201)["payment_id"] > max(away_payments)
+    for service in MAP:
+        assert http_json(service_url(service) + "/items", method="POST", body={}, status=201), service
     assert not os.path.exists(STATE_DIR)
     assert any(name.startswith(os.path.basename(STATE_DIR) + ".rolled-back-")
                for name in os.listdir(os.path.dirname(STATE_DIR)))

@@ -87,3 +87,46 @@ def test_after_a_stopped_run_phases_go_on_alone_by_their_tags(stopped_run):
     assert steps["transfer"] == transferred and steps["verify"]["run_id"] != transferred["run_id"]
     assert "backup: done by run" in said(rest) and "transfer: done by run" in said(rest)
     assert health("yemma-auth") == "healthy"
+
+
+def test_finish_ends_the_way_back_and_a_rollback_after_it_is_refused(stopped_run):
+    if not progress().get("cutover", {}).get("result", {}).get("completed_at"):  # run alone: migrate first
+        migrated = ansible_playbook("migrate.yml", "-l", "sandbox")
+        assert migrated.returncode == 0, migrated.stdout[-8000:] + migrated.stderr[-3000:]
+    databases = sorted(set(TARGETS.values()))
+
+    def streams():
+        return (psql("yemma-postgres", "yemma_db", "SELECT count(*) FROM pg_subscription")[0][0],
+                [psql(CONTAINERS[d], d, "SELECT (SELECT count(*) FROM pg_publication), (SELECT count(*) FROM pg_replication_slots)")[0]
+                 for d in databases])
+
+    assert streams() == ("6", [["1", "1"]] * 6)
+    # Every check run, of any playbook, says where each stream stands and the WAL its slot holds.
+    before = platform_snapshot(STATE_DIR)
+    check = ansible_playbook("finish.yml", "-l", "sandbox", "--check")
+    assert check.returncode == 0, check.stdout[-6000:] + check.stderr[-3000:]
+    for database in databases:
+        assert f"{database} -> yemma_db: applying, lag " in said(check) and "bytes of WAL (reserved)" in said(check)
+    assert "checked, nothing changed: finishing would remove 6 reverse stream(s)" in said(check)
+    refused = ansible_playbook("finish.yml", "-l", "sandbox")
+    assert refused.returncode != 0 and "finish not confirmed" in said(refused) and "-e finish_confirm=yes" in said(refused)
+    assert platform_snapshot(STATE_DIR) == before and streams() == ("6", [["1", "1"]] * 6)
+
+    finished = ansible_playbook("finish.yml", "-l", "sandbox", "-e", "finish_confirm=yes")
+    assert finished.returncode == 0, finished.stdout[-6000:] + finished.stderr[-3000:]
+    assert "the migration is final: removed 6 reverse stream(s)" in said(finished)
+    assert streams() == ("0", [["0", "0"]] * 6) and "finish" in progress()
+    assert health("yemma-auth") == "healthy"
+
+    # The way back is gone: a rollback refuses, saying why and what remains, in a check run too.
+    manifest = progress()["backup"]["result"]["manifest"]
+    before = platform_snapshot(STATE_DIR)
+    for argv in (["--check"], ["-e", "rollback_confirm=yes"]):
+        refused = ansible_playbook("rollback.yml", "-l", "sandbox", *argv)
+        assert refused.returncode != 0, refused.stdout[-4000:]
+        assert "the migration was finished at" in said(refused) and "finish.yml" in said(refused)
+        assert manifest["archive"] in said(refused) and "Nothing was changed" in said(refused)
+    # And migrating again only says where it stands.
+    again = ansible_playbook("migrate.yml", "-l", "sandbox", "--check")
+    assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-3000:]
+    assert platform_snapshot(STATE_DIR) == before

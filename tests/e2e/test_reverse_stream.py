@@ -29,6 +29,7 @@ CREATE TABLE events (at timestamptz NOT NULL, what text);
 INSERT INTO users (name) SELECT 'user ' || i FROM generate_series(1, 20) i;
 INSERT INTO profiles (user_id, headline) SELECT i, 'profile ' || i FROM generate_series(1, 10) i;
 INSERT INTO events VALUES ('2026-01-01', 'created');
+SELECT lo_from_bytea(1000 + i, convert_to(repeat('picture ' || i, 1000 * i), 'UTF8')) FROM generate_series(1, 3) i;
 """
 # What the transfer leaves in each target: the service's tables, the rows, the sequences;
 # the foreign key to a table of another database left out.
@@ -42,7 +43,8 @@ TARGET_SQL = {
         CREATE TABLE events (at timestamptz NOT NULL, what text);
         INSERT INTO profiles (user_id, headline) SELECT i, 'profile ' || i FROM generate_series(1, 10) i;
         INSERT INTO events VALUES ('2026-01-01', 'created');
-        SELECT setval('profiles_id_seq', 10);""",
+        SELECT setval('profiles_id_seq', 10);
+        SELECT lo_from_bytea(1000 + i, convert_to(repeat('picture ' || i, 1000 * i), 'UTF8')) FROM generate_series(1, 3) i;""",
 }
 TABLES = {"auth": ["public.users"], "candidate": ["public.profiles", "public.events"]}
 SEQUENCES = {"auth": ["public.users_id_seq"], "candidate": ["public.profiles_id_seq"]}
@@ -50,7 +52,7 @@ PROFILES_FK = [{"table": "public.profiles", "constraint": "profiles_user_id_fkey
 
 
 def start(name, *args):
-    run(["docker", "rm", "--force", name], check=False, timeout=60)
+    run(["docker", "rm", "--force", "--volumes", name], check=False, timeout=60)
     run(["docker", "run", "-d", "--name", name, "-e", f"POSTGRES_PASSWORD={PASSWORD}", IMAGE, *args], timeout=60)
     return ready(name)
 
@@ -93,7 +95,7 @@ def servers():
         yield {"monolith": monolith, "new": new}
     finally:
         for name in (MONOLITH, NEW):
-            run(["docker", "rm", "--force", name], check=False, timeout=60)
+            run(["docker", "rm", "--force", "--volumes", name], check=False, timeout=60)
 
 
 def restart(name):
@@ -203,6 +205,21 @@ def test_sequences_go_back_and_an_orphan_is_listed_with_its_key(servers):
         assert reverse.orphan_lines(found) == [
             "public.profiles: 1 row(s) break profiles_user_id_fkey (their parent in public.users is gone): "
             "(id)=(11) -> public.users (id)=(21)"]
+
+
+def test_large_objects_go_back_object_by_object(servers):
+    with connect(servers["new"], "candidate") as target:
+        target.execute("SELECT lo_unlink(1001)")
+        target.execute("SELECT lo_put(1002, 5, 'CHANGED')")
+        target.execute("SELECT lo_from_bytea(2000, decode(repeat('ab', %s), 'hex'))", (3 * reverse.LARGE_OBJECT_CHUNK // 2,))
+    with connect(servers["monolith"], "yemma") as monolith, connect(servers["new"], "candidate") as target:
+        assert reverse.carry_large_objects(target, monolith, check_mode=True) == [
+            {"oid": 1001, "action": "removed"}, {"oid": 1002, "action": "rewritten"}, {"oid": 2000, "action": "created"}]
+        assert len(reverse.carry_large_objects(target, monolith, check_mode=False)) == 3
+        assert reverse.carry_large_objects(target, monolith, check_mode=False) == []
+        hashes = reverse.LARGE_OBJECT_HASHES_SQL + " ORDER BY 1"
+        assert monolith.execute(hashes).fetchall() == target.execute(hashes).fetchall()
+        assert len(monolith.execute("SELECT lo_get(2000)").fetchone()[0]) == 3 * reverse.LARGE_OBJECT_CHUNK // 2
 
 
 def test_a_change_the_monolith_cannot_apply_stops_the_stream_loudly(servers):

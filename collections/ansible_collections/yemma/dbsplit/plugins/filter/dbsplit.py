@@ -146,7 +146,7 @@ def reverse_figures(applied_results, caught_up_results):
     orphans = {r["item"]["key"]: r.get("orphans", []) for r in caught_up_results}
     return [{"target": r["item"]["label"], "key": r["item"]["key"], "waited_seconds": r.get("waited_seconds"),
              "applied_lsn": r.get("applied_lsn"), "sequences": r.get("sequences", []),
-             "orphans": orphans.get(r["item"]["key"], [])}
+             "large_objects": r.get("large_objects", []), "orphans": orphans.get(r["item"]["key"], [])}
             for r in applied_results]
 
 

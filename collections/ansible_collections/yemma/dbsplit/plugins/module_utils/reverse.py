@@ -13,6 +13,7 @@ What the facts of PostgreSQL 15 ask for (../shared/LOGICAL-REPLICATION.md):
 - the apply workers do not check foreign keys: a row whose parent is in another database
   arrives even when the parent is gone (``orphans`` finds them once the stream caught up);
 - sequences are not streamed: ``carry_sequences`` copies them back after the stream caught up;
+  nor are large objects: ``carry_large_objects`` copies them back;
 - a publisher needs ``wal_level = logical`` (a restart); each subscription needs an apply
   worker on the monolith's server (``max_logical_replication_workers``, 4 by default, a restart).
 """
@@ -308,6 +309,43 @@ def carry_sequences(target, source, sequences, check_mode):
             moved.append({"sequence": name, "from": here[0], "to": there[0]})
             if not check_mode:
                 source.execute("SELECT setval(%s::regclass, %s, %s)", (name, there[0], there[1]))
+    return moved
+
+
+# Logical replication does not stream pg_largeobject: the target that received the large
+# objects gives them back object by object. lo_get reads one object whole on the server (one
+# at a time; an object over 1 GB cannot be read this way).
+LARGE_OBJECT_HASHES_SQL = "SELECT oid::bigint, md5(lo_get(oid)) FROM pg_largeobject_metadata"
+LARGE_OBJECT_CHUNK = 1 << 20  # bytes copied a round trip
+
+
+def carry_large_objects(target, source, check_mode):
+    """Make the monolith's large objects those of the target: created, rewritten or removed
+    by oid, content copied in chunks. A rerun after a failure finds what still differs.
+    Returns the objects that moved, [{oid, action}]."""
+    there = dict(target.execute(LARGE_OBJECT_HASHES_SQL).fetchall())
+    here = dict(source.execute(LARGE_OBJECT_HASHES_SQL).fetchall())
+    moved = [{"oid": oid, "action": "removed"} for oid in sorted(set(here) - set(there))]
+    moved += [{"oid": oid, "action": "rewritten" if oid in here else "created"}
+              for oid in sorted(there) if here.get(oid) != there[oid]]
+    if check_mode or not moved:
+        return moved
+    _writable(source)
+    for change in moved:
+        oid = change["oid"]
+        if oid in here:
+            source.execute("SELECT lo_unlink(%s)", (oid,))
+        if change["action"] == "removed":
+            continue
+        source.execute("SELECT lo_create(%s)", (oid,))
+        offset = 0
+        while True:
+            chunk = target.execute("SELECT lo_get(%s, %s, %s)", (oid, offset, LARGE_OBJECT_CHUNK)).fetchone()[0]
+            if chunk:
+                source.execute("SELECT lo_put(%s, %s, %s)", (oid, offset, chunk))
+                offset += len(chunk)
+            if len(chunk) < LARGE_OBJECT_CHUNK:
+                break
     return moved
 
 

@@ -1,0 +1,127 @@
+"""Benchmark: the lossless rollback on a migrated sandbox, under the services' write load.
+
+    bash scripts/bench.sh --size-mb 1000 --rollback
+
+After the migration (scripts/bench.py), it drives a bounded write load (inserts, updates,
+deletes) through the new services' own endpoints and prints:
+- the reverse stream's lag while they write (bytes and seconds, sampled each second);
+- the WAL each slot holds after the monolith's container has been stopped for a while
+  under that load, and how long the monolith then takes to catch up;
+- rollback.yml's wall time and write downtime, and the rows it proved equal.
+Traffic goes only to the sandbox's containers, on the Docker bridge network this project
+creates. A benchmark prints figures; it does not pass or fail on speed.
+"""
+
+import glob
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from sandbox import SERVICES, ansible_playbook, container_ip, psql  # noqa: E402  (the e2e helpers)
+
+LOAD_SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
+AWAY_SECONDS = int(os.environ.get("BENCH_AWAY_SECONDS", "60"))
+WRITERS = ("auth", "candidate", "payment", "document", "company")
+TARGETS = sorted({(spec["endpoint"]["container"], spec["endpoint"]["database"]) for spec in SERVICES.values()})
+LAG_SQL = ("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint, "
+           "coalesce(extract(epoch FROM r.replay_lag), 0), pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint "
+           "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid")
+
+
+def request(url, method, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as response:
+        return json.load(response)
+
+
+def write_load(seconds, counts):
+    """One writer: a random service, insert, then update or delete what it inserted; bounded in time."""
+    urls = {service: f"http://{container_ip('yemma-' + service)}:8000" for service in WRITERS}
+    deadline = time.monotonic() + seconds
+    rng = random.Random()
+    while time.monotonic() < deadline:
+        service = rng.choice(WRITERS)
+        try:
+            created = request(urls[service] + "/items", "POST", {})
+            counts["writes"] += 1
+            if service == "auth" and rng.random() < 0.5:
+                request(urls[service] + f"/items/{created['user_id']}", "PATCH", {"full_name": "bench"})
+                counts["writes"] += 1
+            elif service == "payment" and rng.random() < 0.3:
+                request(urls[service] + f"/items/{created['payment_id']}", "DELETE")
+                counts["writes"] += 1
+        except OSError as exc:
+            counts["failed"] += 1
+            counts["last_error"] = str(exc)
+
+
+def loaded(seconds, during=None):
+    """Run the write load (4 writers) for ``seconds``; ``during`` is called each second meanwhile."""
+    counts = {"writes": 0, "failed": 0}
+    writers = [threading.Thread(target=write_load, args=(seconds, counts)) for _ in range(4)]
+    for writer in writers:
+        writer.start()
+    while any(w.is_alive() for w in writers):
+        if during:
+            during()
+        time.sleep(1)
+    return counts
+
+
+def lags():
+    return {database: [float(v) for v in psql(container, database, LAG_SQL)[0]] for container, database in TARGETS}
+
+
+def main():
+    if subprocess.run(["docker", "inspect", "yemma-postgres-auth"], capture_output=True, timeout=30).returncode:
+        sys.exit("migrate the sandbox first: bash scripts/bench.sh --size-mb N --rollback")
+    samples = []
+    counts = loaded(LOAD_SECONDS, lambda: samples.append(lags()))
+    print(f"write load: {counts['writes']} writes in {LOAD_SECONDS} s through {', '.join(WRITERS)} "
+          f"({counts['failed']} failed)")
+    for _, database in TARGETS:
+        lag_bytes = [s[database][0] for s in samples]
+        lag_seconds = [s[database][1] for s in samples]
+        print(f"  reverse lag {database:<13} bytes mean {sum(lag_bytes) / len(lag_bytes):>9.0f} max {max(lag_bytes):>9.0f}; "
+              f"seconds max {max(lag_seconds):.2f}")
+
+    subprocess.run(["docker", "stop", "yemma-postgres"], check=True, capture_output=True, timeout=120)
+    counts = loaded(AWAY_SECONDS)
+    held = lags()
+    print(f"monolith stopped {AWAY_SECONDS} s under the load ({counts['writes']} writes): WAL held by each slot")
+    for database, (_, _, kept) in held.items():
+        print(f"  {database:<13} {kept / 1048576:>8.1f} MiB")
+    started = time.monotonic()
+    subprocess.run(["docker", "start", "yemma-postgres"], check=True, capture_output=True, timeout=120)
+    goals = {d: psql(c, d, "SELECT pg_current_wal_lsn()")[0][0] for c, d in TARGETS}
+    for container, database in TARGETS:
+        while psql(container, database, f"SELECT confirmed_flush_lsn >= '{goals[database]}' FROM pg_replication_slots") != [["t"]]:
+            time.sleep(0.2)
+    print(f"monolith back: caught up with every new database in {time.monotonic() - started:.1f} s (container start included)")
+
+    started = time.monotonic()
+    result = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=yes")
+    wall = time.monotonic() - started
+    if result.returncode != 0:
+        sys.stdout.write(result.stdout[-6000:] + result.stderr[-2000:])
+        sys.exit(f"rollback.yml failed ({result.returncode})")
+    reports = sorted(glob.glob(os.path.join(ROOT, "reports", "*-rollback", "rollback.json")), key=os.path.getmtime)
+    with open(reports[-1]) as stream:
+        report = json.load(stream)
+    proof = report["proof"]
+    print(f"rollback: {reports[-1]}")
+    print(f"  wall time {wall:.1f} s; write downtime {report['downtime_seconds']} s (new services stopped to old services healthy)")
+    print(f"  proven equal: {proof['tables']} tables, {int(proof['rows']):,} rows; catch-up waits "
+          + ", ".join(f"{s['target']} {s['waited_seconds']} s" for s in proof["streams"]))
+
+
+if __name__ == "__main__":
+    main()
