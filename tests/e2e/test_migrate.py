@@ -371,10 +371,13 @@ def test_rollback_after_the_cutover_brings_back_every_write_the_new_services_mad
         info = http_json(service_url(service) + "/info")
         assert (info["db_host"], info["db_name"]) == ("postgres", "yemma_db"), service
     assert http_json(service_url("payment") + "/items")["latest_id"] == max(away_payments)
-    assert http_json(service_url("auth") + "/items", method="POST", body={}, status=201)["user_id"] > orphan_user
+    next_user = http_json(service_url("auth") + "/items", method="POST", body={}, status=201)["user_id"]
+    assert next_user > orphan_user
     assert http_json(service_url("payment") + "/items", method="POST", body={}, status=201)["payment_id"] > max(away_payments)
     for service in MAP:
-        assert http_json(service_url(service) + "/items", method="POST", body={}, status=201), service
+        # yemma_db checks the profile's user again: give it one that exists.
+        body = {"user_id": next_user} if service == "candidate" else {}
+        assert http_json(service_url(service) + "/items", method="POST", body=body, status=201), service
     assert not os.path.exists(STATE_DIR)
     assert any(name.startswith(os.path.basename(STATE_DIR) + ".rolled-back-")
                for name in os.listdir(os.path.dirname(STATE_DIR)))
