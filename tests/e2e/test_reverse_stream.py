@@ -118,6 +118,8 @@ def test_the_servers_are_prepared_and_a_table_without_a_key_is_refused_unless_li
         assert len(problems) == 1 and problems[0].startswith("table public.events has no primary key")
         assert "dbsplit_replica_identity_full" in problems[0]
         assert reverse.identity_problems(conn, TABLES["candidate"], ["public.events"]) == []
+        (typo,) = reverse.identity_problems(conn, TABLES["candidate"], ["public.events", "public.evnets"])
+        assert typo.startswith("dbsplit_replica_identity_full names public.evnets, which is no table")
     servers["new"] = restart(NEW)
     with connect(servers["new"], "candidate") as conn:
         assert conn.execute("SHOW wal_level").fetchone()[0] == "logical"

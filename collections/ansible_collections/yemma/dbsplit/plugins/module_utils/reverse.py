@@ -119,18 +119,24 @@ TABLES_WITH_PARTITIONS = """
 
 def identity_problems(conn, tables, full_identity):
     """Published tables whose UPDATE and DELETE would fail on the target for want of a replica
-    identity (no primary key), unless the map gives them REPLICA IDENTITY FULL."""
+    identity (no primary key), unless the map gives them REPLICA IDENTITY FULL; and names in
+    that list that are no migrated table (a typo would leave the table it meant refused)."""
     rows = conn.execute(f"""
-        SELECT format('%%I.%%I', n.nspname, c.relname)
+        SELECT format('%%I.%%I', n.nspname, c.relname),
+               c.relreplident = 'n' OR c.relreplident = 'd' AND NOT EXISTS (
+                   SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.oid IN ({TABLES_WITH_PARTITIONS})
-          AND (c.relreplident = 'n' OR c.relreplident = 'd' AND NOT EXISTS (
-               SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
         ORDER BY 1""", {"tables": tables}).fetchall()
-    return [f"table {name} has no primary key, so once it is published (reverse stream) every UPDATE and DELETE "
-            f"the new services make on it would fail: give it a primary key, or list it in "
-            f"dbsplit_replica_identity_full (each change then carries the whole row)"
-            for (name,) in rows if name not in full_identity]
+    problems = [f"table {name} has no primary key, so once it is published (reverse stream) every UPDATE and DELETE "
+                f"the new services make on it would fail: give it a primary key, or list it in "
+                f"dbsplit_replica_identity_full (each change then carries the whole row)"
+                for name, keyless in rows if keyless and name not in full_identity]
+    known = set(tables) | {name for name, _ in rows}
+    problems += [f"dbsplit_replica_identity_full names {name}, which is no table this migration publishes: "
+                 f"write a migrated table as the plan prints it (schema.name), or remove the line"
+                 for name in full_identity if name not in known]
+    return problems
 
 
 def publish(conn, tables, full_identity, check_mode):
