@@ -19,17 +19,6 @@ description:
   - Reports what it would change in check mode, and RV(problems) that remain after the change
     and the restart (slots or senders a publisher lacks).
 options:
-  server:
-    description: Connection to a database of the server (a superuser, for ALTER SYSTEM).
-    type: dict
-    required: true
-    suboptions:
-      login_host: {description: Address of the server as seen from the managed host., type: str, required: true}
-      login_port: {description: Port of the server., type: int, default: 5432}
-      login_user: {description: Role to connect as., type: str, required: true}
-      login_password: {description: Password of the role (never logged)., type: str, required: true}
-      db: {description: Database., type: str, required: true}
-      tool_name: {description: Name of this tool (the sessions' application_name)., type: str, required: true}
   role:
     description: C(publisher) for a new database's server, C(subscriber) for the monolith's.
     type: str
@@ -43,6 +32,8 @@ options:
     description: Publisher only. The WAL, in MB, a slot may keep while its subscriber is away.
     type: int
     default: 1024
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.SERVER
 author: yemma-dbsplit team
 """
 

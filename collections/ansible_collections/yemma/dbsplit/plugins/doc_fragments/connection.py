@@ -44,3 +44,4 @@ class ModuleDocFragment:
     TARGET = _option("target", "Connection to the target database.", _CONNECTION)
     SOURCE_RUNTIME = _option("source", "Connection to the source database, and where its client tools run.", _RUNTIME)
     TARGET_RUNTIME = _option("target", "Connection to the target database, and where its client tools run.", _RUNTIME)
+    SERVER = _option("server", "Connection to a database of the server (a superuser, for ALTER SYSTEM).", _CONNECTION)
