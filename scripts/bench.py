@@ -71,7 +71,7 @@ def main():
     print(f"report: {reports[-1]}")
     print(f"source: {report['source_bytes'] / 1048576:.0f} MiB; backup {report['backup']['bytes'] / 1048576:.0f} MiB")
     print(f"tables: {len(tables)}; rows: {sum(t['rows'] for t in tables):,}")
-    print(f"playbook wall time: {wall:.1f} s; write downtime: {report['downtime_seconds']} s")
+    print(f"playbook wall time: {wall:.1f} s; write downtime: {report['completed']['downtime_seconds']} s")
     phases = ["preflight", "plan", "stop", "backup", "provision", "transfer", "alembic", "verify", "cutover"]
     for phase in phases:
         print(f"  phase {phase:<10} {report['phase_seconds'].get(phase, '-'):>8} s")

@@ -58,14 +58,15 @@ def write_load(seconds, counts):
             elif service == "payment" and rng.random() < 0.3:
                 request(urls[service] + f"/items/{created['payment_id']}", "DELETE")
                 counts["writes"] += 1
-        except OSError as exc:
+        except OSError as exc:  # the services' own answers (HTTP 409/500) count too, by service and reason
             counts["failed"] += 1
-            counts["last_error"] = str(exc)
+            reason = f"{service}: {getattr(exc, 'code', '')} {getattr(exc, 'reason', exc)}"
+            counts["reasons"][reason] = counts["reasons"].get(reason, 0) + 1
 
 
 def loaded(seconds, during=None):
     """Run the write load (4 writers) for ``seconds``; ``during`` is called each second meanwhile."""
-    counts = {"writes": 0, "failed": 0}
+    counts = {"writes": 0, "failed": 0, "reasons": {}}
     writers = [threading.Thread(target=write_load, args=(seconds, counts)) for _ in range(4)]
     for writer in writers:
         writer.start()
@@ -86,7 +87,8 @@ def main():
     samples = []
     counts = loaded(LOAD_SECONDS, lambda: samples.append(lags()))
     print(f"write load: {counts['writes']} writes in {LOAD_SECONDS} s through {', '.join(WRITERS)} "
-          f"({counts['failed']} failed)")
+          f"({counts['failed']} failed{': ' if counts['reasons'] else ''}"
+          + "; ".join(f"{reason} x{n}" for reason, n in sorted(counts["reasons"].items())) + ")")
     for _, database in TARGETS:
         lag_bytes = [s[database][0] for s in samples]
         lag_seconds = [s[database][1] for s in samples]
