@@ -49,6 +49,16 @@ def sample(peaks, stop):
         time.sleep(0.2)
 
 
+def newest_report(result, playbook, name):
+    """(path, content) of the newest reports/*/<name> after a playbook run, which must have passed."""
+    if result.returncode != 0:
+        sys.stdout.write(result.stdout[-6000:] + result.stderr[-2000:])
+        sys.exit(f"{playbook} failed ({result.returncode})")
+    path = max(glob.glob(os.path.join(ROOT, "reports", "*", name)), key=os.path.getmtime)
+    with open(path) as stream:
+        return path, json.load(stream)
+
+
 def main():
     peaks = {label: 0.0 for label, _ in KINDS}
     stop = threading.Event()
@@ -61,14 +71,9 @@ def main():
     wall = time.monotonic() - started
     stop.set()
     sampler.join()
-    if result.returncode != 0:
-        sys.stdout.write(result.stdout[-6000:] + result.stderr[-2000:])
-        sys.exit(f"migrate.yml failed ({result.returncode})")
-    reports = sorted(glob.glob(os.path.join(ROOT, "reports", "*-yemma-sandbox-*", "report.json")), key=os.path.getmtime)
-    with open(reports[-1]) as stream:
-        report = json.load(stream)
+    path, report = newest_report(result, "migrate.yml", "report.json")
     tables = [t for target in report["targets"] for t in target["tables"]]
-    print(f"report: {reports[-1]}")
+    print(f"report: {path}")
     print(f"source: {report['source_bytes'] / 1048576:.0f} MiB; backup {report['backup']['bytes'] / 1048576:.0f} MiB")
     print(f"tables: {len(tables)}; rows: {sum(t['rows'] for t in tables):,}")
     print(f"playbook wall time: {wall:.1f} s; write downtime: {report['completed']['downtime_seconds']} s")

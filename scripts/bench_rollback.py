@@ -12,7 +12,6 @@ Traffic goes only to the sandbox's containers, on the Docker bridge network this
 creates. A benchmark prints figures; it does not pass or fail on speed.
 """
 
-import glob
 import json
 import os
 import random
@@ -25,6 +24,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from sandbox import SERVICES, ansible_playbook, container_ip, psql  # noqa: E402  (the e2e helpers)
+
+from bench import newest_report  # noqa: E402  (scripts/ is on the path when run as a script)
 
 LOAD_SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 AWAY_SECONDS = int(os.environ.get("BENCH_AWAY_SECONDS", "60"))
@@ -112,14 +113,9 @@ def main():
     started = time.monotonic()
     result = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=yes")
     wall = time.monotonic() - started
-    if result.returncode != 0:
-        sys.stdout.write(result.stdout[-6000:] + result.stderr[-2000:])
-        sys.exit(f"rollback.yml failed ({result.returncode})")
-    reports = sorted(glob.glob(os.path.join(ROOT, "reports", "*-rollback", "rollback.json")), key=os.path.getmtime)
-    with open(reports[-1]) as stream:
-        report = json.load(stream)
+    path, report = newest_report(result, "rollback.yml", "rollback.json")
     proof = report["proof"]
-    print(f"rollback: {reports[-1]}")
+    print(f"rollback: {path}")
     print(f"  wall time {wall:.1f} s; write downtime {report['downtime_seconds']} s (new services stopped to old services healthy)")
     print(f"  proven equal: {proof['tables']} tables, {int(proof['rows']):,} rows; catch-up waits "
           + ", ".join(f"{s['target']} {s['waited_seconds']} s" for s in proof["streams"]))
