@@ -2,6 +2,9 @@
 # The yemma sandbox: a replica of the production platform on this machine's Docker.
 #   sandbox/sandbox.sh up [--size-mb N]   build images, start the OLD (monolith) platform
 #                                         and seed yemma_db with ~N MB (default 10)
+#   sandbox/sandbox.sh up --empty         build images and deploy the release's compose file
+#                                         and .env only: a new VPS for install.yml (nothing
+#                                         started, no network)
 #   sandbox/sandbox.sh down               remove every container, volume and the network
 #                                         of project "yemma", the project dir and the
 #                                         migration tool's state dir
@@ -58,12 +61,13 @@ ensure_network() {
     fi
 }
 
+# ensure_project_dir FILE...: the deployment dir with these compose files and the .env.
 ensure_project_dir() {
     if [ -d "$PROJECT_DIR" ]; then
         return
     fi
     mkdir -p "$PROJECT_DIR"
-    cp "$COMPOSE_SRC/$MONO" "$COMPOSE_SRC/$NEW" "$PROJECT_DIR/"
+    for f in "$@"; do cp "$COMPOSE_SRC/$f" "$PROJECT_DIR/"; done
     install -m 600 "$COMPOSE_SRC/env.example" "$PROJECT_DIR/.env"   # holds the password
 }
 
@@ -116,9 +120,10 @@ load_data() {
 }
 
 cmd_up() {
-    local size_mb=10 stack
+    local size_mb=10 empty=0 stack
     while [ $# -gt 0 ]; do
         case "$1" in
+            --empty) empty=1; shift ;;
             --size-mb) size_mb="${2:?--size-mb needs a number}"; shift 2 ;;
             --size-mb=*) size_mb="${1#*=}"; shift ;;
             *) usage ;;
@@ -132,8 +137,14 @@ cmd_up() {
     timed "dockerd" bash "$REPO_ROOT/scripts/ensure-dockerd.sh"
     docker compose version >/dev/null 2>&1 || die "docker compose v2 missing: run scripts/bootstrap.sh"
     timed "images" bash "$REPO_ROOT/sandbox/images/build.sh"
+    if [ "$empty" = 1 ]; then
+        [ ! -d "$PROJECT_DIR" ] || die "$PROJECT_DIR exists: sandbox.sh down first"
+        timed "project dir (release only)" ensure_project_dir "$NEW"
+        log "sandbox up --empty in $(since "$T0")s: nothing started"
+        return
+    fi
     timed "network $NETWORK" ensure_network
-    timed "project dir" ensure_project_dir
+    timed "project dir" ensure_project_dir "$MONO" "$NEW"
 
     mapfile -t stack < <(last_stack_files)
     if [ "${#stack[@]}" -gt 0 ]; then

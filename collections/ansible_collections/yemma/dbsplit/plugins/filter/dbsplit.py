@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, plan, reverse, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, plan, reverse, schema, verify
 
 
 def parse_env(text):
@@ -246,4 +246,9 @@ class FilterModule:
             "large_object_targets": large_object_targets,
             "disk_needs": disk_needs,
             "disk_problems": disk_problems,
+            "services_by_target": schema.services_by_target,
+            "missing_line": schema.missing_line,
+            "alembic_behind": schema.alembic_behind,
+            "schema_proof": schema.schema_proof,
+            "loss_lines": schema.loss_lines,
         }

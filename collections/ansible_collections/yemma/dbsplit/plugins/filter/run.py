@@ -79,9 +79,18 @@ def image_problems(images, present):
     return settings.image_problems(images, present)
 
 
+def database_clients(stack, services, service, env_keys):
+    return settings.database_clients(stack, services, service, env_keys)
+
+
+def services_sharing(services, service):
+    return settings.services_sharing(services, service)
+
+
 class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
                 "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases,
                 "settings_problems": settings_problems, "compose_problems": compose_problems,
-                "service_database_problems": service_database_problems, "compose_images": compose_images, "image_problems": image_problems}
+                "service_database_problems": service_database_problems, "compose_images": compose_images, "image_problems": image_problems,
+                "database_clients": database_clients, "services_sharing": services_sharing}

@@ -363,3 +363,23 @@ def service_database_problems(services, stack, env_keys, user, compose_file):
             found.append(f"compose service {service} in {compose_file} logs in as {env_keys['user']}={login}, not as the "
                          f".env's user {user} the targets are created with: fix the compose file")
     return found
+
+
+def database_clients(stack, services, service, env_keys):
+    """The compose services of ``stack`` (``docker compose config`` JSON) that use the database
+    of ``service`` (a name of the map): the services of the map that share it, and any other
+    (a worker) whose environment names it. A reset stops and restarts them all."""
+    endpoint = services[service]["endpoint"]
+    hosts = {endpoint.get(key) for key in ("compose_service", "container", "host")} - {None}
+    clients = {name for name, spec in services.items() if spec["endpoint"] == endpoint}
+    for name, config in (stack or {}).get("services", {}).items():
+        env = config.get("environment") or {}
+        if env.get(env_keys["database"]) == endpoint["database"] and env.get(env_keys["host"]) in hosts:
+            clients.add(name)
+    return sorted(clients)
+
+
+def services_sharing(services, service):
+    """The services of the map whose tables are in the same database as ``service``'s."""
+    endpoint = services[service]["endpoint"]
+    return sorted(name for name, spec in services.items() if spec["endpoint"] == endpoint)

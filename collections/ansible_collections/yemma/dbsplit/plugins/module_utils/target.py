@@ -91,6 +91,13 @@ def set_marker(conn, tool, plan_hash, backup_id, state):
         cur.execute(f"COMMENT ON DATABASE \"{database}\" IS '{comment}'")
 
 
+def clear_marker(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_database()")
+        database = cur.fetchone()[0].replace('"', '""')
+        cur.execute(f"COMMENT ON DATABASE \"{database}\" IS NULL")
+
+
 RESET_SQL = """
 DO $$
 DECLARE s record;
