@@ -111,6 +111,10 @@ def test_finish_ends_the_way_back_and_a_rollback_after_it_is_refused(stopped_run
     refused = ansible_playbook("finish.yml", "-l", "sandbox")
     assert refused.returncode != 0 and "finish not confirmed" in said(refused) and "-e finish_confirm=yes" in said(refused)
     assert platform_snapshot(STATE_DIR) == before and streams() == ("6", [["1", "1"]] * 6)
+    # While the writes flow back, resetting a service's database from the backup would lose them: refused outright.
+    reset = ansible_playbook("reset.yml", "-l", "sandbox", "-e", "service=auth", "-e", "reset_confirm=yes", "-e", "reset_force=yes")
+    assert reset.returncode != 0 and "Repair it by going back: ansible-playbook rollback.yml -l sandbox" in said(reset), reset.stdout[-4000:]
+    assert platform_snapshot(STATE_DIR) == before
 
     finished = ansible_playbook("finish.yml", "-l", "sandbox", "-e", "finish_confirm=yes")
     assert finished.returncode == 0, finished.stdout[-6000:] + finished.stderr[-3000:]
