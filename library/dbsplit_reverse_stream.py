@@ -42,9 +42,16 @@ options:
     elements: str
     default: []
   timeout:
-    description: With C(applied), how long to wait for the monolith to catch up, in seconds.
+    description: With C(applied), how long to wait for the monolith to catch up (its tables' first copy included), in seconds.
     type: int
     default: 300
+  copy_data:
+    description:
+      - With C(present), the subscription first copies the target's tables into the monolith's, which must be
+        empty (a monolith rebuilt from the backup without them, after its volume was lost), then streams.
+      - A slot of that name left on the target by the lost monolith's subscription is dropped first.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGET_RUNTIME
@@ -114,6 +121,7 @@ def main():
             target_plan=dict(type="dict", required=True),
             full_identity=dict(type="list", elements="str", default=[]),
             timeout=dict(type="int", default=300),
+            copy_data=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -131,7 +139,8 @@ def main():
                                      problems=problems)
                 changed = reverse.publish(target, tables, params["full_identity"], module.check_mode)
                 connection = reverse.conninfo(params["target"], params["target"]["login_password"])
-                result["changed"] = reverse.subscribe(source, name, connection, module.check_mode) or changed
+                result["changed"] = reverse.subscribe(source, target, name, connection, module.check_mode,
+                                                      params["copy_data"]) or changed
             elif state == "applied":
                 result["waited_seconds"], result["applied_lsn"] = (0.0, None) if module.check_mode else \
                     reverse.wait_applied(source, target, name, params["timeout"])

@@ -142,10 +142,10 @@ def subscribe_all(servers):
             with connect(servers["new"], database) as target:
                 assert reverse.publish(target, tables, ["public.events"], check_mode=False)
                 connection = reverse.conninfo(params(servers["new"], database), PASSWORD)
-                assert reverse.subscribe(monolith, name_of(database), connection, check_mode=False)
+                assert reverse.subscribe(monolith, target, name_of(database), connection, check_mode=False)
                 # Again: nothing to do.
                 assert not reverse.publish(target, tables, ["public.events"], check_mode=False)
-                assert not reverse.subscribe(monolith, name_of(database), connection, check_mode=False)
+                assert not reverse.subscribe(monolith, target, name_of(database), connection, check_mode=False)
 
 
 def caught_up(servers):

@@ -223,6 +223,21 @@ def disk_problems(needs, df_results):
     return disk.problems(needs, disk.measured(df_results))
 
 
+def service_volumes(stack, service):
+    """The Docker volume names a compose service mounts (``docker compose config`` JSON, which
+    renders each named volume's full name)."""
+    declared = (stack or {}).get("volumes") or {}
+    config = ((stack or {}).get("services") or {}).get(service) or {}
+    return [declared.get(mount["source"], {}).get("name", mount["source"])
+            for mount in config.get("volumes") or [] if mount.get("type") == "volume" and mount.get("source")]
+
+
+def plan_table_oids(plan):
+    """The source oids of every table (holding rows) the plan moves to a new database."""
+    return sorted(o["oid"] for t in plan["targets"] for o in t["objects"].values()
+                  if o["class"] == "pg_class" and o["kind"] == "r")
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -251,4 +266,6 @@ class FilterModule:
             "alembic_behind": schema.alembic_behind,
             "schema_proof": schema.schema_proof,
             "loss_lines": schema.loss_lines,
+            "service_volumes": service_volumes,
+            "plan_table_oids": plan_table_oids,
         }

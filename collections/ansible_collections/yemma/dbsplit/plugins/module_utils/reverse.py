@@ -184,17 +184,25 @@ def _writable(conn):
     conn.execute("SET log_min_error_statement = panic")
 
 
-def subscribe(conn, name, connection, check_mode):
+def subscribe(conn, target, name, connection, check_mode, copy_data=False):
     """The monolith's subscription to a target's publication, its slot created now. Returns
-    whether it changed."""
+    whether it changed. ``copy_data``: the monolith's tables are empty (rebuilt from the
+    backup without them) and receive the target's rows first, then the stream."""
     if conn.execute("SELECT count(*) FROM pg_subscription WHERE subname = %s", (name,)).fetchone()[0]:
         return False
     if not check_mode:
+        # A slot without its subscription: the monolith that held it is gone (its volume
+        # was rebuilt from the backup); a new slot starts from now.
+        slot = target.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()
+        if slot:
+            if slot[0]:
+                raise ReverseError(f"slot {name} on the target is in use by another subscriber: remove that subscription")
+            target.execute("SELECT pg_drop_replication_slot(%s)", (name,))
         _writable(conn)
         literal = "'" + connection.replace("'", "''") + "'"
         conn.execute(f"CREATE SUBSCRIPTION {quote_ident(name)} CONNECTION {literal} PUBLICATION {PUBLICATION} "
-                     f"WITH (copy_data = false, create_slot = true, slot_name = {quote_ident(name)}, "
-                     "disable_on_error = true)")
+                     f"WITH (copy_data = {'true' if copy_data else 'false'}, create_slot = true, "
+                     f"slot_name = {quote_ident(name)}, disable_on_error = true)")
     return True
 
 
@@ -277,6 +285,12 @@ def problems_of(name, figures):
     return problems
 
 
+SYNCING_SQL = """
+SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+WHERE s.subname = %s AND r.srsubstate <> 'r'
+"""
+
+
 def wait_applied(source, target, name, timeout, poll=0.5):
     """Wait until the monolith has applied every change the target wrote up to now (its
     current WAL position). Returns (seconds waited, the position)."""
@@ -289,7 +303,10 @@ def wait_applied(source, target, name, timeout, poll=0.5):
             raise ReverseError("; ".join(problems))
         done = target.execute("SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
                               (goal, name)).fetchone()[0]
-        if done:
+        # A subscription that copies the tables first (copy_data) is caught up once every
+        # table's copy is done too.
+        copying = source.execute(SYNCING_SQL, (name,)).fetchone()[0]
+        if done and not copying:
             return round(time.monotonic() - started, 1), goal
         if time.monotonic() - started > timeout:
             raise ReverseError(f"the monolith has not applied the target's changes up to {goal} after {timeout} s "

@@ -160,3 +160,10 @@ def filter_entries(entries, objects, large_objects=None):
     # pg_restore --use-list restores in the list's order: keep the archive's (pg_dump sorts
     # it so that every entry comes after what it depends on).
     return "".join(_line(e) + "\n" for e in entries if e.dump_id in selected), len(selected)
+
+
+def all_but_data_of(entries, table_oids):
+    """The ``pg_restore -L`` list of the whole archive but the rows of the tables ``table_oids``
+    (their definitions, indexes and constraints stay), and how many entries it holds."""
+    kept = [e for e in entries if not (e.desc == "TABLE DATA" and e.oid in table_oids)]
+    return "".join(_line(e) + "\n" for e in kept), len(kept)

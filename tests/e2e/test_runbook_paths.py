@@ -5,6 +5,7 @@ backup, proven, while every other database and container stays as it was."""
 
 import json
 import os
+import time
 
 import pytest
 
@@ -159,3 +160,53 @@ def test_reset_refills_a_broken_database_from_the_backup_and_touches_nothing_els
     assert {k: v for k, v in after.items() if k != "yemma-auth"} == {k: v for k, v in before.items() if k != "yemma-auth"}
     report = json.load(open(os.path.join(newest_report(), "reset.json")))
     assert report["database"] == "auth_db" and report["forced"] and report["stopped"] == ["auth"]
+
+
+@pytest.fixture(scope="module")
+def migrated():
+    """The platform migrated (reverse stream in place): the services run on the new databases."""
+    sandbox("down")
+    sandbox("up", "--size-mb", "10")
+    result = ansible_playbook("migrate.yml", "-l", "sandbox")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    yield
+    sandbox("down")
+
+
+def test_rollback_rebuilds_a_lost_monolith_volume_from_the_backup_with_every_write_since_the_cutover(migrated):
+    written = {}
+    for service in ("auth", "payment", "document"):
+        written[service] = http_json(f"http://{container_ip(f'yemma-{service}')}:8000/items", "POST", {}, status=201)
+    # The monolith's container and its volume are gone.
+    run(["docker", "rm", "--force", "--volumes", "yemma-postgres"])
+    run(["docker", "volume", "rm", "yemma_postgres_data"])
+
+    before = containers()
+    check = ansible_playbook("rollback.yml", "-l", "sandbox", "--check")
+    assert check.returncode == 0, check.stdout[-6000:] + check.stderr[-3000:]
+    assert "the monolith's volume yemma_postgres_data is gone: yemma_db would be rebuilt from the migration backup" in said(check)
+    assert containers() == before and "yemma_postgres_data" not in run(["docker", "volume", "ls", "-q"]).stdout.split()
+
+    rolled_back = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=yes")
+    assert rolled_back.returncode == 0, rolled_back.stdout[-8000:] + rolled_back.stderr[-3000:]
+    assert "yemma_db restored from backup" in said(rolled_back)
+    assert "yemma_postgres_data" in run(["docker", "volume", "ls", "-q"]).stdout.split()
+    for service in BACKEND:
+        assert health(f"yemma-{service}") == "healthy", service
+    assert psql("yemma-postgres", "yemma_db", "SELECT count(*) FROM pg_subscription") == [["0"]]
+    # The writes made on the new databases since the cutover are in the rebuilt yemma_db.
+    assert psql("yemma-postgres", "yemma_db", f"SELECT count(*) FROM users WHERE id = {written['auth']['user_id']}") == [["1"]]
+    assert psql("yemma-postgres", "yemma_db", f"SELECT count(*) FROM payments WHERE id = {written['payment']['payment_id']}") == [["1"]]
+    assert psql("yemma-postgres", "yemma_db",
+                f"SELECT count(*) FROM documents WHERE id = '{written['document']['document_id']}'") == [["1"]]
+    # Every mapped table of yemma_db equals its new database (started again to compare).
+    for container in sorted({e["container"] for e in ENDPOINTS.values()}):
+        run(["docker", "start", container])
+    for service in MAP:
+        for _ in range(30):
+            if health(ENDPOINTS[service]["container"]) == "healthy":
+                break
+            time.sleep(1)
+    for service, tables in MAP.items():
+        endpoint = ENDPOINTS[service]
+        assert table_digests("yemma-postgres", "yemma_db", tables) == table_digests(endpoint["container"], endpoint["database"], tables), service
