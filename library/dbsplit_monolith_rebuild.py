@@ -10,7 +10,7 @@ description:
   - Restores the migration backup (a pg_dump custom archive, its sha256 checked first) into the
     monolith's database, freshly created by its container on a new volume, with pg_restore in a
     tools container, in parallel, stopping at the first error.
-  - I(empty_tables) are restored without their rows (definitions, indexes, constraints kept):
+  - I(empty_tables) are restored without their rows (definitions, indexes, constraints kept). They are
     the tables of the new databases, which a reverse stream then copies back with what the
     services wrote since the cutover.
   - Refuses a database holding anything this tool did not restore from that backup; a restore

@@ -18,7 +18,7 @@ export ANSIBLE_CONFIG="$REPO_ROOT/ansible.cfg"
 
 if [ "$TIER" != e2e ]; then
     log "lint: ansible-lint (production profile), ansible-doc of every custom module"
-    ansible-lint --profile production --strict -q migrate.yml rollback.yml finish.yml playbooks roles molecule
+    ansible-lint --profile production --strict -q migrate.yml rollback.yml finish.yml install.yml reset.yml playbooks roles molecule
     for module in library/*.py; do
         ansible-doc -M library "$(basename "$module" .py)" >/dev/null
     done
