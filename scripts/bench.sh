@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark the migration at a given size: reseed the sandbox from nothing, migrate it,
 # print rows, MB, phase durations, downtime and peak memory per process kind.
-#   bash scripts/bench.sh [--size-mb N] [--rollback]   (default 1000; generating 1 GB takes about a minute)
+#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths]   (default 1000; generating 1 GB takes about a minute)
 # --rollback: then writes through the new services, stops the monolith for a while, and rolls
 # back (scripts/bench_rollback.py: reverse-stream lag, WAL held, rollback time and downtime).
+# --paths: instead, install.yml from nothing, reset.yml from the backup and rollback.yml with the
+# monolith's volume deleted (scripts/bench_paths.py; each from a fresh sandbox of that size).
 # It tears the current sandbox down first.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -11,16 +13,21 @@ set -euo pipefail
 cd "$REPO_ROOT"
 SIZE_MB=1000
 ROLLBACK=false
+PATHS=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --size-mb) SIZE_MB="${2:?--size-mb needs a number}"; shift 2 ;;
         --rollback) ROLLBACK=true; shift ;;
-        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback]" ;;
+        --paths) PATHS=true; shift ;;
+        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths]" ;;
     esac
 done
 bash scripts/bootstrap.sh
 bash scripts/ensure-dockerd.sh
 bash scripts/ensure-sshd.sh
+if [ "$PATHS" = true ]; then
+    BENCH_SIZE_MB="$SIZE_MB" exec "$REPO_ROOT/.venv/bin/python" scripts/bench_paths.py
+fi
 bash sandbox/sandbox.sh down
 bash sandbox/sandbox.sh up --size-mb "$SIZE_MB"
 "$REPO_ROOT/.venv/bin/python" scripts/bench.py
