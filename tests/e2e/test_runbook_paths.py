@@ -162,6 +162,23 @@ def test_reset_refills_a_broken_database_from_the_backup_and_touches_nothing_els
     assert report["database"] == "auth_db" and report["forced"] and report["stopped"] == ["auth"]
 
 
+def test_rollback_without_a_reverse_stream_rebuilds_a_lost_monolith_whole_from_the_backup(migrated_without_stream):
+    # What the backup holds: yemma_db as frozen at the migration (it has not changed since).
+    frozen = {service: table_digests("yemma-postgres", "yemma_db", tables) for service, tables in MAP.items()}
+    run(["docker", "rm", "--force", "--volumes", "yemma-postgres"])
+    run(["docker", "volume", "rm", "yemma_postgres_data"])
+    rolled_back = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=yes")
+    assert rolled_back.returncode == 0, rolled_back.stdout[-8000:] + rolled_back.stderr[-3000:]
+    assert "the monolith's volume yemma_postgres_data is gone" in said(rolled_back) and "yemma_db restored from backup" in said(rolled_back)
+    assert "are NOT in yemma_db (no reverse stream)" in said(rolled_back)
+    assert {service: table_digests("yemma-postgres", "yemma_db", tables) for service, tables in MAP.items()} == frozen
+    (read_only,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
+    assert read_only == "off" and psql("yemma-postgres", "yemma_db", "SELECT count(*) FROM pg_subscription") == [["0"]]
+    for service in BACKEND:
+        assert health(f"yemma-{service}") == "healthy", service
+    assert http_json(f"http://{container_ip('yemma-auth')}:8000/items", "POST", {}, status=201)
+
+
 @pytest.fixture(scope="module")
 def migrated():
     """The platform migrated (reverse stream in place): the services run on the new databases."""
@@ -211,19 +228,3 @@ def test_rollback_rebuilds_a_lost_monolith_volume_from_the_backup_with_every_wri
         endpoint = ENDPOINTS[service]
         assert table_digests("yemma-postgres", "yemma_db", tables) == table_digests(endpoint["container"], endpoint["database"], tables), service
 
-
-def test_rollback_without_a_reverse_stream_rebuilds_a_lost_monolith_whole_from_the_backup(migrated_without_stream):
-    # What the backup holds: yemma_db as frozen at the migration (it has not changed since).
-    frozen = {service: table_digests("yemma-postgres", "yemma_db", tables) for service, tables in MAP.items()}
-    run(["docker", "rm", "--force", "--volumes", "yemma-postgres"])
-    run(["docker", "volume", "rm", "yemma_postgres_data"])
-    rolled_back = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=yes")
-    assert rolled_back.returncode == 0, rolled_back.stdout[-8000:] + rolled_back.stderr[-3000:]
-    assert "the monolith's volume yemma_postgres_data is gone" in said(rolled_back) and "yemma_db restored from backup" in said(rolled_back)
-    assert "are NOT in yemma_db (no reverse stream)" in said(rolled_back)
-    assert {service: table_digests("yemma-postgres", "yemma_db", tables) for service, tables in MAP.items()} == frozen
-    (read_only,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
-    assert read_only == "off" and psql("yemma-postgres", "yemma_db", "SELECT count(*) FROM pg_subscription") == [["0"]]
-    for service in BACKEND:
-        assert health(f"yemma-{service}") == "healthy", service
-    assert http_json(f"http://{container_ip('yemma-auth')}:8000/items", "POST", {}, status=201)
