@@ -9,10 +9,10 @@ marker (plan ``monolith``, the backup's id, ``restoring`` then ``restored``), so
 mid-restore starts again from empty and a finished one is not redone.
 """
 
-import os
 import time
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, pgtools, target, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils.restore import restore_listed
 
 PLAN = "monolith"
 
@@ -32,20 +32,9 @@ def restore(conn, runtime, password, manifest, empty_tables, jobs, work_dir, reb
     """Restore the archive into the connected (empty) database, the tables whose oids are in
     ``empty_tables`` without their rows; return figures."""
     backup.check_archive(manifest)
-    backup_dir, archive = os.path.split(manifest["archive"])
     _database, entries = toc.read_toc(manifest["archive"])
     listing, count = toc.all_but_data_of(entries, set(empty_tables))
-    os.makedirs(work_dir, mode=0o700, exist_ok=True)
-    list_name = "monolith.list"
-    backup.write_private(os.path.join(work_dir, list_name), listing)
-    if rebuild:
-        target.reset(conn)
-    target.set_marker(conn, runtime["tool"], PLAN, manifest["id"], "restoring")
     started = time.monotonic()
-    pgtools.run_tool(
-        runtime, password, "pg_restore",
-        ["--dbname", conn.info.dbname, "--use-list", f"/work/{list_name}", "--jobs", str(jobs),
-         "--no-owner", "--no-privileges", "--exit-on-error", f"/backup/{archive}"],
-        name=f"{runtime['tool']}-rebuild-monolith", mounts=[(backup_dir, "/backup", "ro"), (work_dir, "/work", "ro")])
-    target.set_marker(conn, runtime["tool"], PLAN, manifest["id"], "restored")
+    restore_listed(conn, runtime, password, manifest, listing, "monolith.list", PLAN, rebuild, jobs, work_dir,
+                   f"{runtime['tool']}-rebuild-monolith")
     return {"entries": count, "tables_left_empty": len(empty_tables), "seconds": round(time.monotonic() - started, 2)}

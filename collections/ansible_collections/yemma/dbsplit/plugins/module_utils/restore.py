@@ -43,28 +43,33 @@ def maintenance_work_mem(memory_limit, shared_buffers, jobs):
 
 def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, jobs, work_dir, memory_limit):
     """Select the target's TOC entries, then pg_restore them in parallel; return figures."""
-    database = target_plan["database"]
     shared_buffers = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))").fetchone()[0]
     work_mem_mb = maintenance_work_mem(memory_limit, shared_buffers, jobs)
     backup.check_archive(manifest)
-    backup_dir, archive = os.path.split(manifest["archive"])
-    mounts = [(backup_dir, "/backup", "ro")]
     _database, toc_entries = toc.read_toc(manifest["archive"])
     selected, entries = toc.filter_entries(toc_entries, target_plan["objects"], target_plan.get("large_objects"))
+    started = time.monotonic()
+    restore_listed(conn, runtime, password, manifest, selected, f"{file_name(target_plan)}.list", plan_hash, rebuild, jobs,
+                   work_dir, container_name(runtime["tool"], target_plan), {"maintenance_work_mem": f"{work_mem_mb}MB"})
+    seconds = time.monotonic() - started
+    return {"entries": entries, "seconds": round(seconds, 2), "maintenance_work_mem_mb": work_mem_mb}
+
+
+def restore_listed(conn, runtime, password, manifest, listing, list_name, plan_hash, rebuild, jobs, work_dir, container,
+                   settings=None):
+    """pg_restore the ``listing`` (a ``pg_restore -L`` list) of the checked archive into the
+    connected database, in parallel, stopping at the first error; the database's marker says
+    ``restoring`` meanwhile (a killed run starts again from empty: ``rebuild``) and ``restored`` after."""
+    backup_dir, archive = os.path.split(manifest["archive"])
     os.makedirs(work_dir, mode=0o700, exist_ok=True)
-    list_name = f"{file_name(target_plan)}.list"
-    backup.write_private(os.path.join(work_dir, list_name), selected)
+    backup.write_private(os.path.join(work_dir, list_name), listing)
     if rebuild:
         target.reset(conn)
     target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restoring")
-    started = time.monotonic()
     pgtools.run_tool(
         runtime, password, "pg_restore",
-        ["--dbname", database, "--use-list", f"/work/{list_name}", "--jobs", str(jobs),
+        ["--dbname", conn.info.dbname, "--use-list", f"/work/{list_name}", "--jobs", str(jobs),
          # Objects belong to the service's own role; roles granted in the monolith may not exist here.
          "--no-owner", "--no-privileges", "--exit-on-error", f"/backup/{archive}"],
-        name=container_name(runtime["tool"], target_plan), mounts=mounts + [(work_dir, "/work", "ro")],
-        settings={"maintenance_work_mem": f"{work_mem_mb}MB"})
-    seconds = time.monotonic() - started
+        name=container, mounts=[(backup_dir, "/backup", "ro"), (work_dir, "/work", "ro")], settings=settings)
     target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restored")
-    return {"entries": entries, "seconds": round(seconds, 2), "maintenance_work_mem_mb": work_mem_mb}
