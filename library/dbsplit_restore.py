@@ -39,6 +39,12 @@ options:
     description: Host directory for the restore lists.
     type: path
     required: true
+  without_rows:
+    description:
+      - Leave the planned tables' rows out (in online mode the target's subscription copies them while the old
+        services serve). Their definitions, indexes, constraints and what they need are restored.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - yemma.dbsplit.connection.TARGET_RUNTIME
 author: yemma-dbsplit team
@@ -86,6 +92,7 @@ def main():
             manifest=dict(type="dict", required=True),
             jobs=dict(type="int", default=2),
             work_dir=dict(type="path", required=True),
+            without_rows=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -107,7 +114,8 @@ def main():
             figures = restore.restore(conn, pgconn.tools_runtime(params["target"]),
                                       params["target"]["login_password"], params["target_plan"],
                                       params["manifest"], params["plan_hash"], action == "rebuild",
-                                      params["jobs"], params["work_dir"], params["target"]["memory_limit"])
+                                      params["jobs"], params["work_dir"], params["target"]["memory_limit"],
+                                      params["without_rows"])
     except (psycopg.Error, pgtools.ToolError, toc.TocError, OSError, ValueError) as exc:
         module.fail_json(msg=f"restore of {database} failed (a run again rebuilds it from empty): {exc}")
     module.exit_json(changed=True, action=action, **figures)

@@ -46,6 +46,7 @@ class CallbackModule(DefaultCallback):
     def __init__(self):
         super().__init__()
         self._pending_play_name = None
+        self._last_progress = None
 
     def _detailed(self):
         return self._display.verbosity > 0
@@ -103,7 +104,14 @@ class CallbackModule(DefaultCallback):
         if self._detailed():
             return super().v2_runner_retry(result)
         attempts = _result(result).get("attempts", 0)
-        if attempts % RETRIES_PER_LINE == 0:
+        # A module that reports its progress ("line": rows or bytes done, time left, lag) is
+        # shown at each poll where the line changed; otherwise a reminder now and then.
+        line = _result(result).get("line")
+        if line:
+            if line != self._last_progress:
+                self._say(f"  {line}")
+                self._last_progress = line
+        elif attempts % RETRIES_PER_LINE == 0:
             self._say(f"  still waiting: {_task_name(result.task)} (attempt {attempts})")
 
     def v2_runner_on_failed(self, result, ignore_errors=False):

@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, plan, reverse, schema, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, online, plan, reverse, schema, verify
 
 
 def parse_env(text):
@@ -124,6 +124,13 @@ def object_fate_lines(objects):
         where = ", ".join(obj["targets"]) if obj["targets"] else "left behind"
         lines.append(f'  {obj["object"]} -> {where}: {obj["fate"]}')
     return lines
+
+
+def online_late(results, max_lag):
+    """The lines of the online copies (dbsplit_online_copy info results) not yet copied whole or
+    lagging more than ``max_lag`` bytes."""
+    return [r["line"] for r in results
+            if r["progress"]["copied"] < r["progress"]["count"] or (r["status"].get("lag_bytes") or 0) > max_lag]
 
 
 def reverse_result_line(result, source_database):
@@ -248,6 +255,8 @@ class FilterModule:
             "plan_lines": plan_lines,
             "target_key": plan.target_key,
             "reverse_name": reverse.subscription_name,
+            "online_name": online.stream_name,
+            "online_late": online_late,
             "reverse_result_line": reverse_result_line,
             "reverse_figures": reverse_figures,
             "orphan_lines": reverse.orphan_lines,

@@ -41,13 +41,18 @@ def maintenance_work_mem(memory_limit, shared_buffers, jobs):
     return min(per_job, 1024)
 
 
-def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, jobs, work_dir, memory_limit):
-    """Select the target's TOC entries, then pg_restore them in parallel; return figures."""
+def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, jobs, work_dir, memory_limit,
+            without_rows=False):
+    """Select the target's TOC entries, then pg_restore them in parallel; return figures.
+    ``without_rows``: the tables' rows are left out (online mode: its copy brings them)."""
     shared_buffers = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))").fetchone()[0]
     work_mem_mb = maintenance_work_mem(memory_limit, shared_buffers, jobs)
     backup.check_archive(manifest)
     _database, toc_entries = toc.read_toc(manifest["archive"])
     selected, entries = toc.filter_entries(toc_entries, target_plan["objects"], target_plan.get("large_objects"))
+    if without_rows:
+        tables = {o["oid"] for o in target_plan["objects"].values() if o["class"] == "pg_class" and o["kind"] == "r"}
+        selected, entries = toc.without_rows_of(selected, toc_entries, tables)
     started = time.monotonic()
     restore_listed(conn, runtime, password, manifest, selected, f"{file_name(target_plan)}.list", plan_hash, rebuild, jobs,
                    work_dir, container_name(runtime["tool"], target_plan), {"maintenance_work_mem": f"{work_mem_mb}MB"})

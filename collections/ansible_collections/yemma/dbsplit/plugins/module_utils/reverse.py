@@ -35,11 +35,13 @@ class ReverseError(RuntimeError):
     """The reverse stream cannot be set up, caught up or removed; the message names the fix."""
 
 
-def subscription_name(target_key, database):
+def subscription_name(target_key, database, direction="reverse"):
     """The subscription's (and its slot's) name: lower case, 63 bytes at most, unique per
-    target (two targets can share a database name on two servers)."""
+    target (two targets can share a database name on two servers). ``direction``: reverse
+    (a target to the monolith) or online (the monolith to a target, online mode's copy; the
+    monolith's publication has that name too)."""
     readable = re.sub(r"[^a-z0-9_]+", "_", database.lower())[:30]
-    return f"dbsplit_reverse_{readable}_{hashlib.sha256(target_key.encode()).hexdigest()[:8]}"
+    return f"dbsplit_{direction}_{readable}_{hashlib.sha256(target_key.encode()).hexdigest()[:8]}"
 
 
 def _settings(conn, names):
@@ -52,23 +54,37 @@ def _alter_system(conn, name, value):
     conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
 
 
-def prepare_publisher(conn, wal_keep_mb, check_mode):
-    """Set what a target server needs to publish: ``wal_level = logical`` (applied at the
-    next restart) and the cap on the WAL a slot may hold. Returns (changes, restart_needed)."""
+def prepare_publisher(conn, wal_keep_mb, check_mode, slots=0):
+    """Set what a server needs to publish: ``wal_level = logical`` (applied at the next
+    restart), room for ``slots`` more slots and WAL senders besides those other tools use
+    (a restart), and the cap on the WAL a slot may hold. Returns (changes, restart_needed)."""
     current = _settings(conn, PUBLISHER_SETTINGS)
     changes = []
     if current["wal_level"]["setting"] != "logical":
         changes.append(f"wal_level {current['wal_level']['setting']} -> logical (restart)")
         if not check_mode:
             _alter_system(conn, "wal_level", "logical")
+    wanted = _slots_in_use(conn) + slots
+    for name in ("max_replication_slots", "max_wal_senders"):
+        if slots and int(current[name]["setting"]) < wanted:
+            changes.append(f"{name} {current[name]['setting']} -> {wanted} (restart)")
+            if not check_mode:
+                _alter_system(conn, name, wanted)
     keep = current["max_slot_wal_keep_size"]  # MB
     if int(keep["setting"]) != wal_keep_mb:
         changes.append(f"max_slot_wal_keep_size {keep['setting']} MB -> {wal_keep_mb} MB")
         if not check_mode:
             _alter_system(conn, "max_slot_wal_keep_size", f"{wal_keep_mb}MB")
             conn.execute("SELECT pg_reload_conf()")
-    restart = bool(changes and changes[0].startswith("wal_level")) or current["wal_level"]["pending_restart"]
+    restart = any(change.endswith("(restart)") for change in changes) or any(
+        current[name]["pending_restart"] for name in ("wal_level", "max_replication_slots", "max_wal_senders"))
     return changes, restart
+
+
+def _slots_in_use(conn):
+    """Slots other tools hold: not this tool's streams, nor the table copies of its subscriptions."""
+    return conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name NOT LIKE 'dbsplit\\_%' "
+                        "AND slot_name !~ '^pg_[0-9]+_sync_'").fetchone()[0]
 
 
 def prepare_subscriber(conn, streams, check_mode):
@@ -100,8 +116,7 @@ def publisher_problems(conn, slots):
         problems.append(f"wal_level is {current['wal_level']['setting']}, logical replication needs logical: "
                         "ALTER SYSTEM SET wal_level = logical, then restart the server (the provision phase does it "
                         "for the new databases it starts)")
-    used = conn.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name NOT LIKE 'dbsplit\\_reverse\\_%'"
-                        ).fetchone()[0]
+    used = _slots_in_use(conn)
     for name in ("max_replication_slots", "max_wal_senders"):
         if int(current[name]["setting"]) < used + slots:
             problems.append(f"{name} is {current[name]['setting']}, {used} in use and {slots} more needed: "
@@ -128,8 +143,9 @@ def identity_problems(conn, tables, full_identity):
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.oid IN ({TABLES_WITH_PARTITIONS})
         ORDER BY 1""", {"tables": tables}).fetchall()
-    problems = [f"table {name} has no primary key, so once it is published (reverse stream) every UPDATE and DELETE "
-                f"the new services make on it would fail: give it a primary key, or list it in "
+    problems = [f"table {name} has no primary key, so once it is published (the online copy on the monolith, the "
+                f"reverse stream on its new database) every UPDATE and DELETE on it would fail there: give it a "
+                f"primary key, or list it in "
                 f"dbsplit_replica_identity_full (each change then carries the whole row)"
                 for name, keyless in rows if keyless and name not in full_identity]
     known = set(tables) | {name for name, _ in rows}
@@ -139,9 +155,9 @@ def identity_problems(conn, tables, full_identity):
     return problems
 
 
-def publish(conn, tables, full_identity, check_mode):
-    """The target's publication of ``tables`` (a partitioned table brings its partitions).
-    Returns whether it changed."""
+def publish(conn, tables, full_identity, check_mode, publication=PUBLICATION):
+    """The publication of ``tables`` (a partitioned table brings its partitions) on the
+    publisher (a target, or the monolith in online mode). Returns whether it changed."""
     changed = False
     for name in full_identity:
         if name in tables and conn.execute("SELECT relreplident <> 'f' FROM pg_class WHERE oid = %s::regclass",
@@ -151,8 +167,8 @@ def publish(conn, tables, full_identity, check_mode):
                 conn.execute(f"ALTER TABLE {name} REPLICA IDENTITY FULL")
     published = {row[0] for row in conn.execute(
         "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = %s",
-        (PUBLICATION,)).fetchall()}
-    exists = conn.execute("SELECT count(*) FROM pg_publication WHERE pubname = %s", (PUBLICATION,)).fetchone()[0]
+        (publication,)).fetchall()}
+    exists = conn.execute("SELECT count(*) FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()[0]
     # pg_publication_tables lists the partitions of a published partitioned table.
     wanted = {row[0] for row in conn.execute(f"""
         SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -161,18 +177,20 @@ def publish(conn, tables, full_identity, check_mode):
         return changed
     if not check_mode:
         listed = ", ".join(tables)
-        conn.execute(f"ALTER PUBLICATION {PUBLICATION} SET TABLE {listed}" if exists
-                     else f"CREATE PUBLICATION {PUBLICATION} FOR TABLE {listed}")
+        if not exists:
+            _writable(conn)  # the monolith in online mode may be frozen by a failed cutover
+        conn.execute(f"ALTER PUBLICATION {quote_ident(publication)} SET TABLE {listed}" if exists
+                     else f"CREATE PUBLICATION {quote_ident(publication)} FOR TABLE {listed}")
     return True
 
 
-def conninfo(runtime, password):
-    """The subscriber's connection string to a target, as libpq reads it."""
+def conninfo(runtime, password, application_name="dbsplit-reverse"):
+    """The subscriber's connection string to its publisher, as libpq reads it."""
     def value(text):
         return "'" + str(text).replace("\\", "\\\\").replace("'", "\\'") + "'"
     return " ".join(f"{key}={value(val)}" for key, val in (
         ("host", runtime["tools_host"]), ("port", runtime["login_port"]), ("dbname", runtime["db"]),
-        ("user", runtime["login_user"]), ("password", password), ("application_name", "dbsplit-reverse")))
+        ("user", runtime["login_user"]), ("password", password), ("application_name", application_name)))
 
 
 def _writable(conn):
@@ -184,10 +202,11 @@ def _writable(conn):
     conn.execute("SET log_min_error_statement = panic")
 
 
-def subscribe(conn, target, name, connection, check_mode, copy_data=False):
-    """The monolith's subscription to a target's publication, its slot created now. Returns
-    whether it changed. ``copy_data``: the monolith's tables are empty (rebuilt from the
-    backup without them) and receive the target's rows first, then the stream."""
+def subscribe(conn, target, name, connection, check_mode, copy_data=False, publication=PUBLICATION):
+    """The subscription of ``conn`` (the monolith; a target in online mode) to the publication
+    on ``target`` (its publisher), its slot created now. Returns whether it changed.
+    ``copy_data``: the subscriber's tables are empty (a monolith rebuilt from the backup without
+    them; a target in online mode) and receive the publisher's rows first, then the stream."""
     if conn.execute("SELECT count(*) FROM pg_subscription WHERE subname = %s", (name,)).fetchone()[0]:
         return False
     if not check_mode:
@@ -200,7 +219,7 @@ def subscribe(conn, target, name, connection, check_mode, copy_data=False):
             target.execute("SELECT pg_drop_replication_slot(%s)", (name,))
         _writable(conn)
         literal = "'" + connection.replace("'", "''") + "'"
-        conn.execute(f"CREATE SUBSCRIPTION {quote_ident(name)} CONNECTION {literal} PUBLICATION {PUBLICATION} "
+        conn.execute(f"CREATE SUBSCRIPTION {quote_ident(name)} CONNECTION {literal} PUBLICATION {quote_ident(publication)} "
                      f"WITH (copy_data = {'true' if copy_data else 'false'}, create_slot = true, "
                      f"slot_name = {quote_ident(name)}, disable_on_error = true)")
     return True
@@ -216,14 +235,15 @@ def unsubscribe(conn, name, check_mode):
     return True
 
 
-def unpublish(conn, name, check_mode, unsubscribed=False):
-    """Remove the target's publication and a slot its subscription left behind.
+def unpublish(conn, name, check_mode, unsubscribed=False, publication=PUBLICATION):
+    """Remove the publisher's publication and a slot its subscription left behind.
     ``unsubscribed``: a check run would have dropped the subscription (and with it the slot)."""
     changed = False
-    if conn.execute("SELECT count(*) FROM pg_publication WHERE pubname = %s", (PUBLICATION,)).fetchone()[0]:
+    if conn.execute("SELECT count(*) FROM pg_publication WHERE pubname = %s", (publication,)).fetchone()[0]:
         changed = True
         if not check_mode:
-            conn.execute(f"DROP PUBLICATION {PUBLICATION}")
+            _writable(conn)
+            conn.execute(f"DROP PUBLICATION {quote_ident(publication)}")
     slot = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()
     if slot:
         if slot[0] and not (check_mode and unsubscribed):
@@ -292,8 +312,9 @@ WHERE s.subname = %s AND r.srsubstate <> 'r'
 
 
 def wait_applied(source, target, name, timeout, poll=0.5):
-    """Wait until the monolith has applied every change the target wrote up to now (its
-    current WAL position). Returns (seconds waited, the position)."""
+    """Wait until the subscriber ``source`` (the monolith; a target in online mode) has applied
+    every change its publisher ``target`` wrote up to now (its current WAL position), and copied
+    every table. Returns (seconds waited, the position)."""
     goal = target.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
     started = time.monotonic()
     while True:
@@ -309,10 +330,10 @@ def wait_applied(source, target, name, timeout, poll=0.5):
         if done and not copying:
             return round(time.monotonic() - started, 1), goal
         if time.monotonic() - started > timeout:
-            raise ReverseError(f"the monolith has not applied the target's changes up to {goal} after {timeout} s "
-                               f"({figures.get('lag_bytes')} bytes behind, subscriber "
-                               f"{'connected' if figures.get('connected') else 'not connected'}): is the monolith's "
-                               "server running and able to reach the target? Its log says why (docker logs)")
+            raise ReverseError(f"the subscriber has not applied its publisher's changes up to {goal} after {timeout} s "
+                               f"({figures.get('lag_bytes')} bytes behind, {copying} table(s) still being copied, "
+                               f"subscriber {'connected' if figures.get('connected') else 'not connected'}): are both "
+                               "servers running and able to reach each other? The subscriber's log says why (docker logs)")
         time.sleep(poll)
 
 

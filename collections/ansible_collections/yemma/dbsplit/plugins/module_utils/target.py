@@ -125,6 +125,12 @@ def reset(conn):
     that use this database are stopped during the migration).
     """
     with conn.cursor() as cur:
+        # An online copy's subscription would go on writing into what is dropped; dropping it
+        # also drops its slot on the monolith (outside a transaction block, hence not in RESET_SQL).
+        cur.execute("SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())")
+        for (name,) in cur.fetchall():
+            cur.execute("DROP SUBSCRIPTION " + '"' + name.replace('"', '""') + '"')
         cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
         cur.execute(RESET_SQL)

@@ -167,3 +167,11 @@ def all_but_data_of(entries, table_oids):
     (their definitions, indexes and constraints stay), and how many entries it holds."""
     kept = [e for e in entries if not (e.desc == "TABLE DATA" and e.oid in table_oids)]
     return "".join(_line(e) + "\n" for e in kept), len(kept)
+
+
+def without_rows_of(listing, entries, table_oids):
+    """A ``pg_restore -L`` list (from ``filter_entries``) without the rows of the tables
+    ``table_oids``, and how many entries it holds (online mode: the subscription copies them)."""
+    dropped = {e.dump_id for e in entries if e.desc == "TABLE DATA" and e.oid in table_oids}
+    kept = [line for line in listing.splitlines(keepends=True) if int(line.split(";", 1)[0]) not in dropped]
+    return "".join(kept), len(kept)

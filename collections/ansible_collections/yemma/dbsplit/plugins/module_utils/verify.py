@@ -39,16 +39,29 @@ def object_differences(psycopg, src, dst, target_plan):
     return differences
 
 
-def compare(psycopg, source_params, target_params, target_plan, jobs):
-    """Return (per-table figures, differences). Reads only."""
+def use_snapshot(conn, snapshot):
+    """Make ``conn`` see what the session that exported ``snapshot`` sees (pg_export_snapshot):
+    every table of one side is read as of the same instant, whatever writes follow."""
+    if snapshot:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+
+
+def compare(psycopg, source_params, target_params, target_plan, jobs, snapshots=None):
+    """Return (per-table figures, differences). Reads only. ``snapshots``: {source, target},
+    snapshots exported at the cutover that every read uses (online mode proves the targets
+    while the new services already write); sequences, which no snapshot covers, are then
+    left to the cutover, which carries them and reads them back before any service starts."""
+    snapshots = snapshots or {}
     tables, leaves, sequences, enums = planned_relations(target_plan)
     dropped = {}
     for fk in target_plan["dropped_foreign_keys"]:
         dropped.setdefault(fk["table"], set()).add(fk["constraint"])
 
-    def measure(side_params, qname):
+    def measure(side, side_params, qname):
         started = time.monotonic()
         with pgconn.connect(psycopg, side_params) as conn:
+            use_snapshot(conn, snapshots.get(side))
             figures = fingerprint.table_fingerprint(conn, qname)
             figures["bytes"] = fingerprint.table_bytes(conn, qname)
         figures["seconds"] = round(time.monotonic() - started, 2)
@@ -56,7 +69,7 @@ def compare(psycopg, source_params, target_params, target_plan, jobs):
 
     # Both sides of every table are scanned at once: the servers do the work, in parallel.
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {(side, q): pool.submit(measure, params, q)
+        futures = {(side, q): pool.submit(measure, side, params, q)
                    for q in leaves for side, params in (("source", source_params), ("target", target_params))}
         results = {key: future.result() for key, future in futures.items()}
 
@@ -72,6 +85,10 @@ def compare(psycopg, source_params, target_params, target_plan, jobs):
                         "bytes": dst["bytes"], "seconds": max(src["seconds"], dst["seconds"])})
 
     with pgconn.connect(psycopg, source_params) as src, pgconn.connect(psycopg, target_params) as dst:
+        use_snapshot(src, snapshots.get("source"))
+        use_snapshot(dst, snapshots.get("target"))
+        if snapshots:
+            sequences = []
         for qname in tables:
             for diff in fingerprint.compare_schema(fingerprint.schema_objects(src, qname),
                                                    fingerprint.schema_objects(dst, qname),
