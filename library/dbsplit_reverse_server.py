@@ -25,7 +25,7 @@ options:
     choices: [publisher, subscriber]
     required: true
   streams:
-    description: How many reverse streams this server publishes (its databases) or subscribes to.
+    description: How many slots this server's publications need (one a stream, online mode adds its table-sync workers), or how many streams it subscribes to.
     type: int
     required: true
   max_slot_wal_keep_size_mb:
@@ -90,10 +90,9 @@ def main():
         with pgconn.connect(psycopg, params["server"]) as conn:
             if params["role"] == "publisher":
                 changes, restart = reverse.prepare_publisher(conn, params["max_slot_wal_keep_size_mb"],
-                                                             module.check_mode)
-                # wal_level is fixed by the restart that follows; what a restart does not fix is a problem.
-                problems = [p for p in reverse.publisher_problems(conn, params["streams"])
-                            if not (restart and p.startswith("wal_level"))]
+                                                             module.check_mode, params["streams"])
+                # The settings are set (or, in check mode, would be) for the restart that follows.
+                problems = [] if restart else reverse.publisher_problems(conn, params["streams"])
             else:
                 changes, restart = reverse.prepare_subscriber(conn, params["streams"], module.check_mode)
     except psycopg.Error as exc:

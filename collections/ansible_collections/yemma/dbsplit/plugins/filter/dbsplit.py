@@ -126,6 +126,11 @@ def object_fate_lines(objects):
     return lines
 
 
+def proof_job(started):
+    """What a resumed cutover needs of a proof started async (a dbsplit_verify loop result)."""
+    return {"jid": started["ansible_job_id"], "key": started["item"]["key"], "label": started["item"]["label"]}
+
+
 def online_late(results, max_lag):
     """The lines of the online copies (dbsplit_online_copy info results) not yet copied whole or
     lagging more than ``max_lag`` bytes."""
@@ -257,6 +262,7 @@ class FilterModule:
             "reverse_name": reverse.subscription_name,
             "online_name": online.stream_name,
             "online_late": online_late,
+            "proof_job": proof_job,
             "reverse_result_line": reverse_result_line,
             "reverse_figures": reverse_figures,
             "orphan_lines": reverse.orphan_lines,

@@ -36,9 +36,11 @@ WHERE r.rolcanlogin
 ORDER BY 1, 2
 """
 
+# Client sessions only: the WAL senders of online mode's copy (the targets catch up after the
+# freeze through them) and the reverse stream's apply workers are not sessions that write.
 TERMINATE_SQL = """
 SELECT count(pg_terminate_backend(pid{wait})) FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid()
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
 """
 
 # What a write to a table changes: its insert/update/delete counters (TRUNCATE gives it a new
