@@ -3,7 +3,9 @@
 import hashlib
 import json
 import os
+import random
 import subprocess
+import threading
 import urllib.request
 
 import yaml
@@ -140,3 +142,60 @@ def assert_secret_kept(secret, result, state_dir, env_copy=".env"):
                 for name in dirs:
                     assert os.stat(os.path.join(directory, name)).st_mode & 0o077 == 0, f"{directory}/{name} is open to others"
 
+
+
+class WriteLoad:
+    """A small load of reads and writes through the services' own endpoints (4 clients):
+    insert, read the list back, then update or delete what was inserted. Every request that
+    fails (refused, timed out, or answered with an error) is counted, by service and reason.
+    ``start()``, then ``stop()`` returns {requests, failed, reasons}."""
+
+    WRITERS = ("auth", "candidate", "payment", "document", "company")
+
+    def __init__(self, clients=4, pause=0.05):
+        self.clients, self.pause = clients, pause
+        self.counts = {"requests": 0, "failed": 0, "reasons": {}}
+        self._stop = threading.Event()
+        self._threads = []
+        self._lock = threading.Lock()
+
+    def _count(self, service=None, exc=None):
+        with self._lock:
+            self.counts["requests"] += 1
+            if exc is not None:
+                self.counts["failed"] += 1
+                reason = f"{service}: {getattr(exc, 'code', '')} {getattr(exc, 'reason', exc)}"
+                self.counts["reasons"][reason] = self.counts["reasons"].get(reason, 0) + 1
+
+    def _client(self, seed):
+        # Addresses read once: the same containers serve until the cutover stops them.
+        urls = {service: f"http://{container_ip('yemma-' + service)}:8000" for service in self.WRITERS}
+        rng = random.Random(seed)
+        while not self._stop.is_set():
+            service = rng.choice(self.WRITERS)
+            try:
+                created = http_json(urls[service] + "/items", "POST", {}, status=201)
+                self._count()
+                http_json(urls[service] + "/items")
+                self._count()
+                if service == "auth":
+                    http_json(urls[service] + f"/items/{created['user_id']}", "PATCH", {"full_name": "load"})
+                    self._count()
+                elif service == "payment":
+                    http_json(urls[service] + f"/items/{created['payment_id']}", "DELETE")
+                    self._count()
+            except (OSError, AssertionError, ValueError) as exc:
+                self._count(service, exc)
+            self._stop.wait(self.pause)
+
+    def start(self):
+        self._threads = [threading.Thread(target=self._client, args=(n,), daemon=True) for n in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        return dict(self.counts)
