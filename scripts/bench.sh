@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark the migration at a given size: reseed the sandbox from nothing, migrate it,
 # print rows, MB, phase durations, downtime and peak memory per process kind.
-#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths]   (default 1000; generating 1 GB takes about a minute)
+#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online]   (default 1000; generating 1 GB takes about a minute)
 # --rollback: then writes through the new services, stops the monolith for a while, and rolls
 # back (scripts/bench_rollback.py: reverse-stream lag, WAL held, rollback time and downtime).
 # --paths: instead, install.yml from nothing, reset.yml from the backup and rollback.yml with the
 # monolith's volume deleted (scripts/bench_paths.py; each from a fresh sandbox of that size).
+# --online: instead, online mode under a load of reads and writes through the old services: the
+# copy's throughput and lag, the failed requests, the cutover's downtime against the services'
+# own stop and start (scripts/bench_online.py).
 # It tears the current sandbox down first.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -14,12 +17,14 @@ cd "$REPO_ROOT"
 SIZE_MB=1000
 ROLLBACK=false
 PATHS=false
+ONLINE=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --size-mb) SIZE_MB="${2:?--size-mb needs a number}"; shift 2 ;;
         --rollback) ROLLBACK=true; shift ;;
         --paths) PATHS=true; shift ;;
-        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths]" ;;
+        --online) ONLINE=true; shift ;;
+        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online]" ;;
     esac
 done
 bash scripts/bootstrap.sh
@@ -30,6 +35,9 @@ if [ "$PATHS" = true ]; then
 fi
 bash sandbox/sandbox.sh down
 bash sandbox/sandbox.sh up --size-mb "$SIZE_MB"
+if [ "$ONLINE" = true ]; then
+    exec "$REPO_ROOT/.venv/bin/python" scripts/bench_online.py
+fi
 "$REPO_ROOT/.venv/bin/python" scripts/bench.py
 if [ "$ROLLBACK" = true ]; then
     "$REPO_ROOT/.venv/bin/python" scripts/bench_rollback.py

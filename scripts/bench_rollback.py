@@ -12,70 +12,35 @@ Traffic goes only to the sandbox's containers, on the Docker bridge network this
 creates. A benchmark prints figures; it does not pass or fail on speed.
 """
 
-import json
 import os
-import random
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from sandbox import SERVICES, ansible_playbook, container_ip, psql  # noqa: E402  (the e2e helpers)
+from sandbox import SERVICES, WriteLoad, ansible_playbook, psql  # noqa: E402  (the e2e helpers)
 
 from bench import newest_report  # noqa: E402  (scripts/ is on the path when run as a script)
 
 LOAD_SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 AWAY_SECONDS = int(os.environ.get("BENCH_AWAY_SECONDS", "60"))
-WRITERS = ("auth", "candidate", "payment", "document", "company")
 TARGETS = sorted({(spec["endpoint"]["container"], spec["endpoint"]["database"]) for spec in SERVICES.values()})
 LAG_SQL = ("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint, "
            "coalesce(extract(epoch FROM r.replay_lag), 0), pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint "
            "FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid")
 
 
-def request(url, method, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as response:
-        return json.load(response)
-
-
-def write_load(seconds, counts):
-    """One writer: a random service, insert, then update or delete what it inserted; bounded in time."""
-    urls = {service: f"http://{container_ip('yemma-' + service)}:8000" for service in WRITERS}
-    deadline = time.monotonic() + seconds
-    rng = random.Random()
-    while time.monotonic() < deadline:
-        service = rng.choice(WRITERS)
-        try:
-            created = request(urls[service] + "/items", "POST", {})
-            counts["writes"] += 1
-            if service == "auth" and rng.random() < 0.5:
-                request(urls[service] + f"/items/{created['user_id']}", "PATCH", {"full_name": "bench"})
-                counts["writes"] += 1
-            elif service == "payment" and rng.random() < 0.3:
-                request(urls[service] + f"/items/{created['payment_id']}", "DELETE")
-                counts["writes"] += 1
-        except OSError as exc:  # the services' own answers (HTTP 409/500) count too, by service and reason
-            counts["failed"] += 1
-            reason = f"{service}: {getattr(exc, 'code', '')} {getattr(exc, 'reason', exc)}"
-            counts["reasons"][reason] = counts["reasons"].get(reason, 0) + 1
-
-
 def loaded(seconds, during=None):
-    """Run the write load (4 writers) for ``seconds``; ``during`` is called each second meanwhile."""
-    counts = {"writes": 0, "failed": 0, "reasons": {}}
-    writers = [threading.Thread(target=write_load, args=(seconds, counts)) for _ in range(4)]
-    for writer in writers:
-        writer.start()
-    while any(w.is_alive() for w in writers):
+    """Run the load of reads and writes (tests/e2e/sandbox.py WriteLoad) for ``seconds``;
+    ``during`` is called each second meanwhile."""
+    load = WriteLoad().start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         if during:
             during()
         time.sleep(1)
-    return counts
+    return load.stop()
 
 
 def lags():
@@ -87,7 +52,7 @@ def main():
         sys.exit("migrate the sandbox first: bash scripts/bench.sh --size-mb N --rollback")
     samples = []
     counts = loaded(LOAD_SECONDS, lambda: samples.append(lags()))
-    print(f"write load: {counts['writes']} writes in {LOAD_SECONDS} s through {', '.join(WRITERS)} "
+    print(f"load: {counts['requests']} requests (reads and writes) in {LOAD_SECONDS} s through {', '.join(WriteLoad.WRITERS)} "
           f"({counts['failed']} failed{': ' if counts['reasons'] else ''}"
           + "; ".join(f"{reason} x{n}" for reason, n in sorted(counts["reasons"].items())) + ")")
     for _, database in TARGETS:
@@ -99,7 +64,7 @@ def main():
     subprocess.run(["docker", "stop", "yemma-postgres"], check=True, capture_output=True, timeout=120)
     counts = loaded(AWAY_SECONDS)
     held = lags()
-    print(f"monolith stopped {AWAY_SECONDS} s under the load ({counts['writes']} writes): WAL held by each slot")
+    print(f"monolith stopped {AWAY_SECONDS} s under the load ({counts['requests']} requests): WAL held by each slot")
     for database, (_, _, kept) in held.items():
         print(f"  {database:<13} {kept / 1048576:>8.1f} MiB")
     started = time.monotonic()

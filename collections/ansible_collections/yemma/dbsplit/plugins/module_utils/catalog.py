@@ -22,6 +22,13 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY n.nspname, c.relname
 """
 
+# This tool's own publications on the monolith (online mode's copy) are no object of the
+# platform: they are neither planned nor copied, and their being there does not change the plan.
+OWN_PUBLICATION_PARTS = """
+  AND NOT (classid = 'pg_publication_rel'::regclass AND objid IN (
+           SELECT r.oid FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+           WHERE p.pubname LIKE 'dbsplit\\_%%'))"""
+
 # Every dependency edge between user objects (both ends created after initdb).
 DEPENDS_SQL = f"""
 SELECT classid::regclass::text, objid, objsubid,
@@ -30,7 +37,7 @@ FROM pg_depend
 WHERE objid >= {FIRST_NORMAL_OID} AND refobjid >= {FIRST_NORMAL_OID}
   -- Triggers that enforce foreign keys are created with their constraint, not restored.
   AND NOT (classid = 'pg_trigger'::regclass
-           AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.oid = objid AND t.tgisinternal))
+           AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.oid = objid AND t.tgisinternal)){OWN_PUBLICATION_PARTS}
 """
 
 # The objects an operator creates: everything in a user schema (each records a normal
@@ -46,7 +53,7 @@ WHERE d.refclassid = 'pg_namespace'::regclass AND d.deptype = 'n' AND d.objsubid
 UNION SELECT 'pg_namespace'::regclass, oid FROM pg_namespace
       WHERE oid >= {FIRST_NORMAL_OID} AND nspname NOT LIKE 'pg\\_%%'
 UNION SELECT 'pg_extension'::regclass, oid FROM pg_extension WHERE oid >= {FIRST_NORMAL_OID}
-UNION SELECT 'pg_publication'::regclass, oid FROM pg_publication
+UNION SELECT 'pg_publication'::regclass, oid FROM pg_publication WHERE pubname NOT LIKE 'dbsplit\\_%%'
 UNION SELECT 'pg_event_trigger'::regclass, oid FROM pg_event_trigger
 UNION SELECT 'pg_cast'::regclass, oid FROM pg_cast WHERE oid >= {FIRST_NORMAL_OID}
 UNION SELECT 'pg_language'::regclass, oid FROM pg_language WHERE oid >= {FIRST_NORMAL_OID}
@@ -61,7 +68,7 @@ UNION SELECT 'pg_foreign_server'::regclass, oid FROM pg_foreign_server WHERE oid
 OBJECTS_SQL = f"""
 WITH edges AS (
     SELECT classid, objid, refclassid, refobjid FROM pg_depend
-    WHERE objid >= {FIRST_NORMAL_OID} AND refobjid >= {FIRST_NORMAL_OID}
+    WHERE objid >= {FIRST_NORMAL_OID} AND refobjid >= {FIRST_NORMAL_OID}{OWN_PUBLICATION_PARTS}
 ), top AS ({TOP_LEVEL_SQL}
 ), ids AS (
     SELECT classid, objid FROM edges UNION SELECT refclassid, refobjid FROM edges
