@@ -107,8 +107,9 @@ from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgcon
 def problems_of(name, status, changes):
     problems = []
     if not status["exists"]:
-        problems.append(f"the online copy {name} is missing (subscription on the target or its slot on the monolith): "
-                        "run the transfer again (--tags transfer), it starts it")
+        problems.append(f"the online copy {name} is missing (subscription on the target or its slot on the monolith; "
+                        "a cutover that failed after removing it, or a hand): start the copy again with rollback.yml, "
+                        "then migrate.yml")
     if status.get("wal_status") == "lost":
         problems.append(f"slot {name} lost WAL the target had not received (max_slot_wal_keep_size): the copy cannot "
                         "go on; start it again: rollback.yml, then migrate.yml")
