@@ -67,7 +67,9 @@ def main():
 
     floor = compose_seconds("stop", *BACKEND) + compose_seconds("up", "-d", "--wait", *BACKEND)
 
-    cut = ansible_playbook("migrate.yml", "-l", "sandbox", *ONLINE)
+    # profile_tasks prints the slowest tasks at the end: where the downtime goes.
+    cut = ansible_playbook("migrate.yml", "-l", "sandbox", *ONLINE,
+                           env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "25"})
     _, report = newest_report(cut, "migrate.yml (online cutover)", "report.json")
     downtime = float(report["completed"]["downtime_seconds"])
     mb = int(transfer.get("bytes", 0)) / 2**20
@@ -82,6 +84,9 @@ def main():
     print(f"floor (the old services' own stop and start): {floor:.1f} s")
     print(f"cutover write downtime: {downtime:.1f} s ({downtime / floor:.2f} x the floor); "
           f"phases: {report['phase_seconds']}")
+    print("the cutover run's slowest tasks (profile_tasks):")
+    timings = cut.stdout[cut.stdout.rfind("==============================================================================="):]
+    print("\n".join(line for line in timings.splitlines()[1:] if line.strip()))
     print(f"whole benchmark: {time.monotonic() - started:.0f} s")
 
 
