@@ -2,7 +2,7 @@
 PostgreSQL 15 servers: a live "monolith" (wal_level = logical) publishes, a "new" server's
 database subscribes and copies while the monolith takes writes; then the catch-up, the
 sequences, a schema change found, the proof on snapshots while the target is written to, and
-the removal from both ends. No Ansible here: the playbooks' path is test_online.py's.
+the removal from both ends. No Ansible here: the playbooks' path is test_online_mode.py's.
 """
 
 import psycopg
