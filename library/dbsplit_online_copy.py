@@ -17,9 +17,8 @@ description:
     on the monolith (otherwise every UPDATE and DELETE on it would fail there once published).
   - C(info) only reads each table's copy (bytes and rows done of total), the stream's lag, what stops
     it, and what changed in the published tables' schema on the monolith since the copy began.
-  - C(applied), once the services are stopped and the monolith frozen, waits until the target applied
-    every change up to the monolith's current WAL position, then carries the monolith's sequences (and
-    large objects, when the plan gives them to this target) to it, and fails on a schema change.
+  - The cutover's catch-up, the removal of every copy and the reverse stream's start are one task for
+    all targets (M(dbsplit_online_switch)).
   - C(absent) removes the subscription, its slot and the publication, and puts C(REPLICA IDENTITY
     DEFAULT) back on the O(full_identity) tables of this target on the monolith.
   - Reports what it would change in check mode.
@@ -31,7 +30,7 @@ options:
   state:
     description: What to do with the copy.
     type: str
-    choices: [present, info, applied, absent]
+    choices: [present, info, absent]
     required: true
   target_plan:
     description: The plan's entry for this target (its tables, sequences, dropped foreign keys).
@@ -42,10 +41,6 @@ options:
     type: list
     elements: str
     default: []
-  timeout:
-    description: With C(applied), how long to wait for the target to catch up, in seconds.
-    type: int
-    default: 300
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE_RUNTIME
   - yemma.dbsplit.connection.TARGET
@@ -82,46 +77,12 @@ problems:
   returned: always
   type: list
   elements: str
-waited_seconds:
-  description: With C(applied), how long the target took to catch up.
-  returned: when state is applied
-  type: float
-sequences:
-  description: With C(applied), the sequences set on the target, C({sequence, from, to}).
-  returned: when state is applied
-  type: list
-  elements: dict
-large_objects:
-  description: With C(applied), the large objects created, rewritten or removed on the target, C({oid, action}).
-  returned: when state is applied
-  type: list
-  elements: dict
 """
 
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgconn, reverse, verify
-
-
-def problems_of(name, status, changes):
-    problems = []
-    if not status["exists"]:
-        problems.append(f"the online copy {name} is missing (subscription on the target or its slot on the monolith; "
-                        "a cutover that failed after removing it, or a hand): start the copy again with rollback.yml, "
-                        "then migrate.yml")
-    if status.get("wal_status") == "lost":
-        problems.append(f"slot {name} lost WAL the target had not received (max_slot_wal_keep_size): the copy cannot "
-                        "go on; start it again: rollback.yml, then migrate.yml")
-    if status["exists"] and not status["enabled"]:
-        problems.append(f"subscription {name} is disabled after {status['apply_errors']} apply error(s): read the target's "
-                        "log (docker logs <its container>) for the row it could not apply; start the copy again with "
-                        "rollback.yml, then migrate.yml")
-    if changes:
-        problems.append("the schema of the published tables changed on the monolith since the copy began (logical "
-                        "replication does not carry it): " + "; ".join(changes) + ". Make the same change on the "
-                        "target, or start the copy again: rollback.yml, then migrate.yml")
-    return problems
+from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgconn, reverse
 
 
 def main():
@@ -130,10 +91,9 @@ def main():
             source=dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS),
             target=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
             name=dict(type="str", required=True),
-            state=dict(type="str", required=True, choices=["present", "info", "applied", "absent"]),
+            state=dict(type="str", required=True, choices=["present", "info", "absent"]),
             target_plan=dict(type="dict", required=True),
             full_identity=dict(type="list", elements="str", default=[]),
-            timeout=dict(type="int", default=300),
         ),
         supports_check_mode=True,
     )
@@ -142,9 +102,6 @@ def main():
     name, state, plan = params["name"], params["state"], params["target_plan"]
     tables = [table["name"] for table in plan["tables"]]
     identity = [table for table in params["full_identity"] if table in tables]
-    dropped = {}
-    for fk in plan["dropped_foreign_keys"]:
-        dropped.setdefault(fk["table"], set()).add(fk["constraint"])
     result = {"changed": False, "problems": []}
     try:
         with pgconn.connect(psycopg, params["source"]) as monolith, pgconn.connect(psycopg, params["target"]) as target:
@@ -160,39 +117,17 @@ def main():
                 if subscribed and not module.check_mode:
                     online.note_start(target, name)
                 result["changed"] = subscribed or changed
-            elif state == "applied":
-                result["waited_seconds"] = 0.0 if module.check_mode else \
-                    reverse.wait_applied(target, monolith, name, params["timeout"])[0]
-                changes = online.schema_changes(monolith, target, tables, dropped)
-                if changes:
-                    module.fail_json(msg="; ".join(problems_of(name, {"exists": True, "enabled": True}, changes)))
-                sequences = verify.planned_relations(plan)[2]
-                result["sequences"] = reverse.carry_sequences(monolith, target, sequences, module.check_mode)
-                # Read back: the proof that follows compares snapshots, which sequences are outside of.
-                if not module.check_mode and reverse.carry_sequences(monolith, target, sequences, check_mode=True):
-                    module.fail_json(msg=f"the sequences of {plan['label']} differ from the monolith's after being set")
-                result["large_objects"] = reverse.carry_large_objects(monolith, target, module.check_mode) \
-                    if plan.get("large_objects") else []
-                result["changed"] = bool(result["sequences"] or result["large_objects"])
             elif state == "absent":
-                unsubscribed = reverse.unsubscribe(target, name, module.check_mode)
-                result["changed"] = reverse.unpublish(monolith, name, module.check_mode, unsubscribed,
-                                                      publication=name) or unsubscribed
-                for table in identity:
-                    if monolith.execute("SELECT relreplident = 'f' FROM pg_class WHERE oid = to_regclass(%s)",
-                                        (table,)).fetchone()[0]:
-                        result["changed"] = True
-                        if not module.check_mode:
-                            monolith.execute("SET default_transaction_read_only = off")
-                            monolith.execute(f"ALTER TABLE {table} REPLICA IDENTITY DEFAULT")
+                result["changed"] = online.remove(monolith, target, name, identity, module.check_mode)
             result["status"] = reverse.status(target, monolith, name)
             if state in ("present", "info"):
                 result["progress"] = online.copy_progress(monolith, target, name, tables)
                 result["line"] = online.progress_line(plan["label"], result["progress"], result["status"],
                                                       online.started_at(target, name) or time.time())
             if state == "info":
-                changes = online.schema_changes(monolith, target, tables, dropped) if result["status"]["exists"] else []
-                result["problems"] = problems_of(name, result["status"], changes)
+                changes = online.schema_changes(monolith, target, tables, online.dropped_constraints(plan)) \
+                    if result["status"]["exists"] else []
+                result["problems"] = online.problems_of(name, result["status"], changes)
     except (psycopg.Error, reverse.ReverseError) as exc:
         module.fail_json(msg=f"online copy {name} ({params['source']['db']} -> {params['target']['db']}), "
                              f"{state}: {exc}")

@@ -133,15 +133,8 @@ def main():
     try:
         with pgconn.connect(psycopg, params["source"]) as source, pgconn.connect(psycopg, params["target"]) as target:
             if state == "present":
-                # The list names every target's tables: the plan checked it whole.
-                problems = reverse.identity_problems(target, tables, params["full_identity"], check_names=False)
-                if problems:
-                    module.fail_json(msg="the reverse stream cannot publish every table:\n- " + "\n- ".join(problems),
-                                     problems=problems)
-                changed = reverse.publish(target, tables, params["full_identity"], module.check_mode)
-                connection = reverse.conninfo(params["target"], params["target"]["login_password"])
-                result["changed"] = reverse.subscribe(source, target, name, connection, module.check_mode,
-                                                      params["copy_data"]) or changed
+                result["changed"] = reverse.start(source, target, params["target"], name, tables,
+                                                  params["full_identity"], module.check_mode, params["copy_data"])
             elif state == "applied":
                 result["waited_seconds"], result["applied_lsn"] = (0.0, None) if module.check_mode else \
                     reverse.wait_applied(source, target, name, params["timeout"])

@@ -5,13 +5,14 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_target_mark
-short_description: Mark a restored target database live, before services start on it
+short_description: Mark restored target databases live, before services start on them
 description:
-  - At cutover, records in the target's database comment that services are about to write
-    to it (state C(live)). From then on the target may hold writes the monolith never saw.
+  - At cutover, records in each target's database comment that services are about to write
+    to it (state C(live)), every target in one task. From then on the target may hold writes the monolith never saw.
     M(dbsplit_restore) keeps it for the same plan and backup and refuses it otherwise, so
     migrating again after a rollback can never wipe it.
-  - Only a target restored by this tool from the given plan and backup can be marked.
+  - Only a target restored by this tool from the given plan and backup can be marked; the task fails
+    before marking any target when one is not.
   - In check mode, reports whether the mark would change, without writing it.
 options:
   plan_hash:
@@ -23,33 +24,39 @@ options:
     type: str
     required: true
 extends_documentation_fragment:
-  - yemma.dbsplit.connection.TARGET
+  - yemma.dbsplit.connection.TARGETS
 author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 9-cutover | Mark auth_db live before the auth service starts on it
+- name: 9-cutover | Mark every target live before a service starts on it
   dbsplit_target_mark:
-    target: "{{ dbsplit_endpoints.targets['auth_db'].connection }}"
+    targets: "{{ dbsplit_plan.targets | yemma.dbsplit.with_endpoints(dbsplit_endpoints.targets, 'connection') }}"
     plan_hash: "{{ dbsplit_plan.hash }}"
     backup_id: "{{ dbsplit_manifest.id }}"
 """
 
 RETURN = r"""
-previous_state:
-  description: The target's state before, C(restored) or C(live).
+previous_states:
+  description: Per target label, its state before, C(restored) or C(live).
   returned: always
-  type: str
+  type: dict
 """
+
+from contextlib import ExitStack
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, target
 
 
+ENDPOINT = dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            target=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
+            targets=dict(type="list", elements="dict", required=True,
+                         options=dict(plan=dict(type="dict", required=True), endpoint=ENDPOINT)),
             plan_hash=dict(type="str", required=True),
             backup_id=dict(type="str", required=True),
         ),
@@ -57,21 +64,27 @@ def main():
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
-    database = params["target"]["db"]
+    previous = {}
     try:
-        with pgconn.connect(psycopg, params["target"]) as conn:
-            info = target.inspect(conn, params["target"]["tool_name"])
-            ours = info["plan"] == params["plan_hash"] and info["backup"] == params["backup_id"]
-            if not ours or info["state"] not in ("restored", "live"):
-                module.fail_json(msg=f"target {database} is {info['state']} (plan {info['plan']}, backup "
-                                     f"{info['backup']}), not restored from this plan and backup: run the "
-                                     "transfer and verify phases first", target_state=info)
-            changed = info["state"] != "live"
-            if changed and not module.check_mode:
-                target.set_marker(conn, params["target"]["tool_name"], params["plan_hash"], params["backup_id"], "live")
+        with ExitStack() as opened:
+            connections = [(spec["plan"]["label"], spec["endpoint"],
+                            opened.enter_context(pgconn.connect(psycopg, spec["endpoint"])))
+                           for spec in params["targets"]]
+            for label, endpoint, conn in connections:
+                info = target.inspect(conn, endpoint["tool_name"])
+                if info["plan"] != params["plan_hash"] or info["backup"] != params["backup_id"] \
+                        or info["state"] not in ("restored", "live"):
+                    module.fail_json(msg=f"target {endpoint['db']} is {info['state']} (plan {info['plan']}, backup "
+                                         f"{info['backup']}), not restored from this plan and backup: run the "
+                                         "transfer and verify phases first; no target was marked", target_state=info)
+                previous[label] = info["state"]
+            if not module.check_mode:
+                for label, endpoint, conn in connections:
+                    if previous[label] != "live":
+                        target.set_marker(conn, endpoint["tool_name"], params["plan_hash"], params["backup_id"], "live")
     except psycopg.Error as exc:
-        module.fail_json(msg=f"cannot mark target {database} live: {exc}")
-    module.exit_json(changed=changed, previous_state=info["state"])
+        module.fail_json(msg=f"cannot mark the targets live: {exc}")
+    module.exit_json(changed=any(state != "live" for state in previous.values()), previous_states=previous)
 
 
 if __name__ == "__main__":

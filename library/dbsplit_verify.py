@@ -24,6 +24,7 @@ description:
     it (superusers), else object by object with C(lo_get), which holds one whole object in the
     server's memory at a time.
   - Fails on any difference. Only reads, so it runs in check mode too.
+  - Online mode proves every target on snapshots taken at the freeze with M(dbsplit_snapshot_proof).
 options:
   target_plan:
     description: This target's entry of the plan's C(targets).
@@ -33,14 +34,6 @@ options:
     description: Tables scanned at once (each scan runs on both servers).
     type: int
     default: 2
-  snapshot_ready_file:
-    description:
-      - Online mode's proof. The module first takes a snapshot on each side (a transaction it holds open until
-        the comparison ends), then writes this file, then compares what those snapshots see. The cutover starts
-        it (async) once the targets caught up, waits for the file, and only then starts the new services; they
-        write while the proof runs, and it still compares the instant of the freeze.
-      - Sequences are not compared then (no snapshot covers them); the cutover carries them and reads them back.
-    type: path
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGET
@@ -72,9 +65,6 @@ differences:
   elements: str
 """
 
-import json
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
 
@@ -86,27 +76,14 @@ def main():
             target=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
             target_plan=dict(type="dict", required=True),
             jobs=dict(type="int", default=2),
-            snapshot_ready_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
     try:
-        if params["snapshot_ready_file"]:
-            # The two sessions that hold the snapshots stay open until the comparison ends.
-            with pgconn.connect(psycopg, params["source"]) as source, pgconn.connect(psycopg, params["target"]) as target:
-                snapshots = {}
-                for side, conn in (("source", source), ("target", target)):
-                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    snapshots[side] = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-                with open(params["snapshot_ready_file"], "w") as ready:
-                    json.dump({"snapshots": snapshots, "at": time.time()}, ready)
-                tables, differences = verify.compare(psycopg, params["source"], params["target"],
-                                                     params["target_plan"], params["jobs"], snapshots)
-        else:
-            tables, differences = verify.compare(psycopg, params["source"], params["target"],
-                                                 params["target_plan"], params["jobs"])
+        tables, differences = verify.compare(psycopg, params["source"], params["target"], params["target_plan"],
+                                             params["jobs"])
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot compare {params['target_plan']['label']} with the source: {exc}")
     if differences:

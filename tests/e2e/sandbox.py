@@ -207,3 +207,23 @@ class WriteLoad:
         for thread in self._threads:
             thread.join(timeout=30)
         return dict(self.counts)
+
+
+def descendants(pid):
+    """Every process below ``pid`` (from /proc), ansible-core's workers included: they run in
+    sessions of their own (setsid), so a killpg of the controller misses them."""
+    children = {}
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as stream:
+                    ppid = int(stream.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(stat))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

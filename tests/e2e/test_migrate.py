@@ -21,7 +21,7 @@ import time
 import pytest
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
 
-from sandbox import (MAP, PROJECT_DIR, ROOT, SERVICES, ansible_playbook, container_ip, health, http_json,
+from sandbox import (MAP, PROJECT_DIR, ROOT, SERVICES, ansible_playbook, container_ip, descendants, health, http_json,
                      platform_snapshot, psql, run, sandbox, table_digests)
 
 STATE_DIR = os.environ.get("SANDBOX_STATE_DIR", "/var/backups/yemma-dbsplit")
@@ -40,24 +40,6 @@ def marker(database):
                        "SELECT 'comment: ' || coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
                        "WHERE datname = current_database()")
     return comment
-
-
-def descendants(pid):
-    children = {}
-    for stat in os.listdir("/proc"):
-        if stat.isdigit():
-            try:
-                with open(f"/proc/{stat}/stat") as stream:
-                    ppid = int(stream.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, []).append(int(stat))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,14 @@
 """Online mode's core (module_utils/online.py, and reverse.py used forward) on two real
 PostgreSQL 15 servers: a live "monolith" (wal_level = logical) publishes, a "new" server's
-database subscribes and copies while the monolith takes writes; then the catch-up, the
-sequences, a schema change found, the proof on snapshots while the target is written to, and
-the removal from both ends. No Ansible here: the playbooks' path is test_online_mode.py's.
+database subscribes and copies while the monolith takes writes; then the switch (catch-up,
+sequences, the copy removed from both ends, the reverse stream started), a schema change found,
+and the proof on snapshots while the target is written to. No Ansible here: the playbooks' path
+is test_online_mode.py's.
 """
+
+import os
+import threading
+import time
 
 import psycopg
 import pytest
@@ -21,7 +26,7 @@ INSERT INTO users (name) SELECT 'user ' || i FROM generate_series(1, 20000) i;
 INSERT INTO events SELECT i, 'login' FROM generate_series(1, 500) i;
 """
 TABLES = ["public.users", "public.events"]
-PLAN = {"label": "app", "tables": [{"name": t} for t in TABLES], "dropped_foreign_keys": [], "large_objects": None,
+PLAN = {"key": "new/app", "database": "app", "label": "app", "tables": [{"name": t} for t in TABLES], "dropped_foreign_keys": [], "large_objects": None,
         "objects": {"users": {"class": "pg_class", "kind": "r", "identity": "public.users", "top_level": True,
                               "type": "table", "address": None},
                     "events": {"class": "pg_class", "kind": "r", "identity": "public.events", "top_level": True,
@@ -29,12 +34,13 @@ PLAN = {"label": "app", "tables": [{"name": t} for t in TABLES], "dropped_foreig
                     "seq": {"class": "pg_class", "kind": "S", "identity": "public.users_id_seq", "top_level": False,
                             "type": "sequence", "address": None}}}
 NAME = online.stream_name("new/app", "app")
+REVERSE = reverse.subscription_name("new/app", "app")
 
 
 @pytest.fixture(scope="module")
 def servers():
     try:
-        monolith, new = start(MONOLITH, "-c", "wal_level=logical"), start(NEW)
+        monolith, new = start(MONOLITH, "-c", "wal_level=logical"), start(NEW, "-c", "wal_level=logical")
         with connect(monolith, "postgres") as conn:
             conn.execute("CREATE DATABASE yemma")
         with connect(monolith, "yemma") as conn:
@@ -73,16 +79,31 @@ def test_the_copy_runs_while_the_monolith_takes_writes_and_the_catch_up_leaves_t
         line = online.progress_line("app", progress, reverse.status(target, monolith, NAME), online.started_at(target, NAME))
         assert line.startswith("app: ") and "tables copied" in line
 
-        # The cutover: frozen, then caught up to the monolith's position.
+        # The cutover: frozen, then switched. A check run changes nothing.
         monolith.execute("ALTER DATABASE yemma SET default_transaction_read_only = on")
-        seconds, _position = reverse.wait_applied(target, monolith, NAME, timeout=120)
-        assert online.copy_progress(monolith, target, NAME, TABLES)["copied"] == 2
+        source, targets = params(servers["monolith"], "yemma"), [{"plan": PLAN, "endpoint": params(servers["new"], "app")}]
+        done, failures = online.switch(psycopg, source, targets, ["public.events"], True, 120, check_mode=True)
+        assert failures == [] and done["app"]["removed"] and done["app"]["reverse_stream"], done
+        assert target.execute("SELECT count(*) FROM pg_subscription").fetchone() == (1,)
+        assert monolith.execute("SELECT count(*) FROM pg_subscription").fetchone() == (0,)
+
+        done, failures = online.switch(psycopg, source, targets, ["public.events"], True, 120, check_mode=False)
+        assert failures == [] and done["app"]["removed"] and done["app"]["reverse_stream"], done
+        assert done["app"]["sequences"][0]["sequence"] == "public.users_id_seq"
         for table in TABLES:
             assert rows(target, table) == rows(monolith, table), table
         assert len(rows(target, "public.users")) == 20100
-        assert reverse.carry_sequences(monolith, target, ["public.users_id_seq"], check_mode=False)
         assert reverse.carry_sequences(monolith, target, ["public.users_id_seq"], check_mode=True) == []
-        assert online.schema_changes(monolith, target, TABLES, {}) == []
+        # The online copy is gone from both ends, the reverse stream runs, the identity is back to default.
+        assert target.execute("SELECT subname FROM pg_subscription").fetchall() == []
+        assert monolith.execute("SELECT pubname FROM pg_publication").fetchall() == []
+        assert monolith.execute("SELECT slot_name FROM pg_replication_slots").fetchall() == []
+        assert monolith.execute("SELECT subname FROM pg_subscription").fetchall() == [(REVERSE,)]
+        assert monolith.execute("SELECT relreplident FROM pg_class WHERE oid = 'events'::regclass").fetchone() == ("d",)
+        assert target.execute("SELECT relreplident FROM pg_class WHERE oid = 'events'::regclass").fetchone() == ("f",)
+        # A switch again finds it all done.
+        done, failures = online.switch(psycopg, source, targets, ["public.events"], True, 120, check_mode=False)
+        assert failures == [] and not done["app"]["removed"] and not done["app"]["reverse_stream"], done
 
 
 def test_a_schema_change_on_the_monolith_is_named(servers):
@@ -98,28 +119,35 @@ def test_a_schema_change_on_the_monolith_is_named(servers):
         assert online.schema_changes(monolith, target, TABLES, {}) == []
 
 
-def test_the_proof_on_snapshots_compares_the_freeze_while_the_target_is_written_to(servers):
+def test_the_proof_on_snapshots_compares_the_freeze_while_the_target_is_written_to(servers, tmp_path):
     source, new = params(servers["monolith"], "yemma"), params(servers["new"], "app")
+    ready = str(tmp_path / "proof.ready")
+    proof = {}
+    prover = threading.Thread(target=lambda: proof.update(result=verify.prove_on_snapshots(
+        psycopg, source, [{"plan": PLAN, "endpoint": new}], 1, ready)))
+    prover.start()
+    deadline = time.monotonic() + 60
+    while not os.path.exists(ready):
+        assert time.monotonic() < deadline and prover.is_alive(), "the proof never held its snapshots"
+        time.sleep(0.05)
+    # The new services start and write once the snapshots are held (the reverse stream brings it back).
+    with connect(servers["new"], "app") as service:
+        service.execute("INSERT INTO users (name) VALUES ('first write on the new database')")
+    prover.join(timeout=120)
+    tables, differences = proof["result"]
+    assert differences == [] and {f["table"]: f["rows"] for f in tables["new/app"]}["public.users"] == 20100
+    # Once the reverse stream brought the write to the monolith, a proof made now sees it on both sides.
     with connect(servers["monolith"], "yemma") as monolith, connect(servers["new"], "app") as target:
-        snapshots = {}
-        for side, conn in (("source", monolith), ("target", target)):
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            snapshots[side] = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-        # The new services start and write once the snapshots are held.
-        with connect(servers["new"], "app") as service:
-            service.execute("INSERT INTO users (name) VALUES ('first write on the new database')")
-        figures, differences = verify.compare(psycopg, source, new, PLAN, 2, snapshots)
-        assert differences == [] and {f["table"]: f["rows"] for f in figures}["public.users"] == 20100
-    # Without the snapshots, the same comparison sees the new row.
-    _figures, differences = verify.compare(psycopg, source, new, PLAN, 2)
-    assert "public.users: 20100 rows in the source, 20101 in the target" in differences
+        reverse.wait_applied(monolith, target, REVERSE, timeout=60)
+    tables, differences = verify.prove_on_snapshots(psycopg, source, [{"plan": PLAN, "endpoint": new}], 1, None)
+    assert differences == [] and {f["table"]: f["rows"] for f in tables["new/app"]}["public.users"] == 20101
 
 
-def test_the_copy_is_removed_from_both_ends(servers):
+def test_the_reverse_stream_is_removed_from_both_ends(servers):
     with connect(servers["monolith"], "yemma") as monolith, connect(servers["new"], "app") as target:
-        assert reverse.unsubscribe(target, NAME, check_mode=False)
-        assert not reverse.unpublish(monolith, NAME, check_mode=False, publication="no such publication")
-        assert reverse.unpublish(monolith, NAME, check_mode=False, publication=NAME)
-        assert monolith.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
-        assert monolith.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
-        assert target.execute("SELECT count(*) FROM pg_subscription").fetchone() == (0,)
+        assert reverse.unsubscribe(monolith, REVERSE, check_mode=False)
+        assert not reverse.unpublish(target, REVERSE, check_mode=False, publication="no such publication")
+        assert reverse.unpublish(target, REVERSE, check_mode=False)
+        assert target.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+        assert target.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
+        assert monolith.execute("SELECT count(*) FROM pg_subscription").fetchone() == (0,)

@@ -104,3 +104,12 @@ def test_two_databases_of_the_same_name_on_two_servers_are_two_targets():
     endpoints = resolve_endpoints("", {"container": "shop-postgres", "database": "shop"}, services, "net", "u", "p", "t")
     assert sorted(endpoints["targets"]) == [t["key"] for t in targets]
     assert {k: e["label"] for k, e in endpoints["targets"].items()} == {t["key"]: t["label"] for t in targets}
+
+
+def test_with_endpoints_pairs_each_plan_target_with_its_endpoint_of_the_kind_asked():
+    plan = [{"key": "a/auth_db", "label": "auth_db"}, {"key": "b/logs_db", "label": "logs_db"}]
+    endpoints = {"a/auth_db": {"connection": {"db": "auth_db"}, "runtime": {"db": "auth_db", "tools_host": "a"}},
+                 "b/logs_db": {"connection": {"db": "logs_db"}, "runtime": {"db": "logs_db", "tools_host": "b"}}}
+    paired = filters.with_endpoints(plan, endpoints, "runtime")
+    assert [(t["plan"]["label"], t["endpoint"]["tools_host"]) for t in paired] == [("auth_db", "a"), ("logs_db", "b")]
+    assert filters.with_endpoints(plan[:1], endpoints, "connection") == [{"plan": plan[0], "endpoint": {"db": "auth_db"}}]

@@ -28,6 +28,26 @@ _RUNTIME = _CONNECTION + """
         default: 0"""
 
 
+def _targets(description, suboptions):
+    # The connection's suboptions, one level deeper: under each target's endpoint.
+    nested = "\n".join("    " + line if line else line for line in suboptions.split("\n"))
+    return f"""
+options:
+  targets:
+    description: {description}
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      plan: {{description: The plan's entry for this target (its key, database, label, tables, sequences...)., type: dict, required: true}}
+      endpoint:
+        description: Connection to the target database.
+        type: dict
+        required: true
+        suboptions:{nested}
+"""
+
+
 def _option(name, description, suboptions):
     return f"""
 options:
@@ -44,4 +64,6 @@ class ModuleDocFragment:
     TARGET = _option("target", "Connection to the target database.", _CONNECTION)
     SOURCE_RUNTIME = _option("source", "Connection to the source database, and where its client tools run.", _RUNTIME)
     TARGET_RUNTIME = _option("target", "Connection to the target database, and where its client tools run.", _RUNTIME)
+    TARGETS = _targets("Every target of the plan, with its connection.", _CONNECTION)
+    TARGETS_RUNTIME = _targets("Every target of the plan, with its connection and where its client tools run.", _RUNTIME)
     SERVER = _option("server", "Connection to a database of the server (a superuser, for ALTER SYSTEM).", _CONNECTION)

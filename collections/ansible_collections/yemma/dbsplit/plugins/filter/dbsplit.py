@@ -126,9 +126,10 @@ def object_fate_lines(objects):
     return lines
 
 
-def proof_job(started):
-    """What a resumed cutover needs of a proof started async (a dbsplit_verify loop result)."""
-    return {"jid": started["ansible_job_id"], "key": started["item"]["key"], "label": started["item"]["label"]}
+def with_endpoints(targets, endpoints, kind):
+    """[{plan, endpoint}] for modules that work on every target in one task: each plan target
+    with its endpoint of ``kind`` (connection, runtime) from dbsplit_endpoints.targets."""
+    return [{"plan": target, "endpoint": endpoints[target["key"]][kind]} for target in targets]
 
 
 def online_late(results, max_lag):
@@ -262,7 +263,7 @@ class FilterModule:
             "reverse_name": reverse.subscription_name,
             "online_name": online.stream_name,
             "online_late": online_late,
-            "proof_job": proof_job,
+            "with_endpoints": with_endpoints,
             "reverse_result_line": reverse_result_line,
             "reverse_figures": reverse_figures,
             "orphan_lines": reverse.orphan_lines,

@@ -17,8 +17,9 @@ table's columns, indexes, constraints and triggers on both sides before the cuto
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, reverse
+from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, pgconn, reverse, verify
 from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_ident
 
 DIRECTION = "online"
@@ -139,3 +140,90 @@ def schema_changes(monolith, target, tables, dropped_constraints):
             elif now[key] != then[key]:
                 changes.append(f"{table}: {key[0]} {key[1]} changed from {then[key]} to {now[key]}")
     return changes
+
+
+def problems_of(name, status, changes):
+    """What stops the copy of ``name`` or makes it wrong, each with its fix."""
+    problems = []
+    if not status["exists"]:
+        problems.append(f"the online copy {name} is missing (subscription on the target or its slot on the monolith; "
+                        "a cutover that failed after removing it, or a hand): start the copy again with rollback.yml, "
+                        "then migrate.yml")
+    if status.get("wal_status") == "lost":
+        problems.append(f"slot {name} lost WAL the target had not received (max_slot_wal_keep_size): the copy cannot "
+                        "go on; start it again: rollback.yml, then migrate.yml")
+    if status["exists"] and not status["enabled"]:
+        problems.append(f"subscription {name} is disabled after {status['apply_errors']} apply error(s): read the target's "
+                        "log (docker logs <its container>) for the row it could not apply; start the copy again with "
+                        "rollback.yml, then migrate.yml")
+    if changes:
+        problems.append("the schema of the published tables changed on the monolith since the copy began (logical "
+                        "replication does not carry it): " + "; ".join(changes) + ". Make the same change on the "
+                        "target, or start the copy again: rollback.yml, then migrate.yml")
+    return problems
+
+
+def dropped_constraints(plan):
+    """{table: the foreign keys the plan drops on the target}: no schema change."""
+    dropped = {}
+    for fk in plan["dropped_foreign_keys"]:
+        dropped.setdefault(fk["table"], set()).add(fk["constraint"])
+    return dropped
+
+
+def catch_up(monolith, target, name, plan, timeout, check_mode):
+    """Once the monolith is frozen: wait until the target applied every change up to now, refuse
+    a schema change, carry the sequences (read back: the proof that follows compares snapshots,
+    which sequences are outside of) and the large objects. Returns what it did."""
+    waited = 0.0 if check_mode else reverse.wait_applied(target, monolith, name, timeout)[0]
+    changes = schema_changes(monolith, target, [t["name"] for t in plan["tables"]], dropped_constraints(plan))
+    if changes:
+        raise reverse.ReverseError("; ".join(problems_of(name, {"exists": True, "enabled": True}, changes)))
+    sequences = verify.planned_relations(plan)[2]
+    moved = reverse.carry_sequences(monolith, target, sequences, check_mode)
+    if not check_mode and reverse.carry_sequences(monolith, target, sequences, check_mode=True):
+        raise reverse.ReverseError(f"the sequences of {plan['label']} differ from the monolith's after being set")
+    objects = reverse.carry_large_objects(monolith, target, check_mode) if plan.get("large_objects") else []
+    return {"waited_seconds": waited, "sequences": moved, "large_objects": objects}
+
+
+def remove(monolith, target, name, identity, check_mode):
+    """The copy gone from both ends (subscription, slot, publication), and REPLICA IDENTITY
+    DEFAULT back on the monolith's ``identity`` tables. Returns whether it changed."""
+    unsubscribed = reverse.unsubscribe(target, name, check_mode)
+    changed = reverse.unpublish(monolith, name, check_mode, unsubscribed, publication=name) or unsubscribed
+    for table in identity:
+        if monolith.execute("SELECT relreplident = 'f' FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()[0]:
+            changed = True
+            if not check_mode:
+                monolith.execute("SET default_transaction_read_only = off")
+                monolith.execute(f"ALTER TABLE {table} REPLICA IDENTITY DEFAULT")
+    return changed
+
+
+def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, check_mode):
+    """The cutover's data switch, every target at once (the services stopped, the monolith
+    frozen): each target catches up, receives the sequences and large objects, loses its online
+    copy and, with ``reverse_stream``, starts the stream back to the monolith. ``targets``:
+    [{plan, endpoint}]. Returns ({label: what was done}, [failures, each naming its target])."""
+    def one(target):
+        plan, endpoint = target["plan"], target["endpoint"]
+        name = stream_name(plan["key"], plan["database"])
+        tables = [table["name"] for table in plan["tables"]]
+        with pgconn.connect(psycopg, source) as monolith, pgconn.connect(psycopg, endpoint) as conn:
+            done = catch_up(monolith, conn, name, plan, timeout, check_mode)
+            done["removed"] = remove(monolith, conn, name, [t for t in full_identity if t in tables], check_mode)
+            done["reverse_stream"] = reverse_stream and reverse.start(
+                monolith, conn, endpoint, reverse.subscription_name(plan["key"], plan["database"]), tables,
+                full_identity, check_mode)
+        return done
+
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        futures = [(target["plan"]["label"], pool.submit(one, target)) for target in targets]
+        done, failures = {}, []
+        for label, future in futures:
+            try:
+                done[label] = future.result()
+            except (psycopg.Error, reverse.ReverseError) as exc:
+                failures.append(f"{label}: {exc}")
+    return done, failures

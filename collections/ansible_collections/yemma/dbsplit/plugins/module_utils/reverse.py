@@ -226,6 +226,18 @@ def subscribe(conn, target, name, connection, check_mode, copy_data=False, publi
     return True
 
 
+def start(source, target, target_runtime, name, tables, full_identity, check_mode, copy_data=False):
+    """The reverse stream of one target: the target publishes its tables and the monolith
+    ``source`` subscribes, its slot created now (``copy_data``: see subscribe). ``full_identity``
+    names every target's tables (the plan checked it whole). Returns whether it changed."""
+    problems = identity_problems(target, tables, full_identity, check_names=False)
+    if problems:
+        raise ReverseError("the reverse stream cannot publish every table: " + "; ".join(problems))
+    changed = publish(target, tables, full_identity, check_mode)
+    connection = conninfo(target_runtime, target_runtime["login_password"])
+    return subscribe(source, target, name, connection, check_mode, copy_data) or changed
+
+
 def unsubscribe(conn, name, check_mode):
     """Remove the subscription and, through it, its slot on the target. Returns whether it changed."""
     if not conn.execute("SELECT count(*) FROM pg_subscription WHERE subname = %s", (name,)).fetchone()[0]:

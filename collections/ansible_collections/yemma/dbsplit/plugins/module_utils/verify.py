@@ -1,8 +1,11 @@
 """Compare a target with the source: rows, content, sequences, enums, schema objects,
 large objects."""
 
+import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, pgconn
 
@@ -105,6 +108,39 @@ def compare(psycopg, source_params, target_params, target_plan, jobs, snapshots=
         differences += object_differences(psycopg, src, dst, target_plan)
         differences += large_object_differences(src, dst, target_plan.get("large_objects"))
     return figures, differences
+
+
+def export_snapshot(conn):
+    """Open a transaction that holds a snapshot, and return its name (pg_export_snapshot)."""
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    return conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+
+
+def prove_on_snapshots(psycopg, source, targets, jobs, ready_file):
+    """Online mode's proof: take a snapshot of the source and of every target now (sessions
+    held open until the end), say so in ``ready_file`` (if given), then compare every target with the
+    source as those snapshots see them, while the new services already write. ``targets``:
+    [{plan, endpoint}]. Returns ({target key: per-table figures}, [differences, each naming its
+    target]); a target that cannot be compared counts as a difference."""
+    with ExitStack() as held:
+        source_snapshot = export_snapshot(held.enter_context(pgconn.connect(psycopg, source)))
+        snapshots = {target["plan"]["key"]: export_snapshot(held.enter_context(pgconn.connect(psycopg, target["endpoint"])))
+                     for target in targets}
+        if ready_file:
+            with open(ready_file + ".tmp", "w") as ready:
+                json.dump({"source": source_snapshot, "targets": snapshots, "at": time.time()}, ready)
+            os.rename(ready_file + ".tmp", ready_file)
+        proven, differences = {}, []
+        for target in targets:
+            plan = target["plan"]
+            try:
+                tables, found = compare(psycopg, source, target["endpoint"], plan, jobs,
+                                        {"source": source_snapshot, "target": snapshots[plan["key"]]})
+            except psycopg.Error as exc:
+                tables, found = [], [f"cannot compare it: {exc}"]
+            proven[plan["key"]] = tables
+            differences += [f"{plan['label']}: {difference}" for difference in found]
+    return proven, differences
 
 
 def large_object_differences(src, dst, planned):

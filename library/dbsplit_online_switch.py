@@ -1,0 +1,95 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: dbsplit_online_switch
+short_description: "Online mode: every target switched off the monolith at once, inside the cutover's downtime"
+description:
+  - Run once the old services are stopped and the monolith frozen. For every target at once (a thread
+    each, one task for the whole cutover, since every second here is downtime), in this order.
+  - Waits until the target applied every change up to the monolith's current WAL position (at most
+    O(timeout) seconds) and had copied every table.
+  - Fails, naming the table and what changed, when a published table's schema changed on the monolith
+    since the copy began.
+  - Carries the monolith's sequences to the target and reads them back, and its large objects when the
+    plan gives them to this target.
+  - Removes the online copy from both ends (the target's subscription and its slot, the monolith's
+    publication) and puts C(REPLICA IDENTITY DEFAULT) back on the monolith's O(full_identity) tables.
+  - With O(reverse_stream), starts the reverse stream (M(dbsplit_reverse_stream) C(present)), the two
+    streams never running at once, since opposite subscriptions would send every change back and forth.
+  - Every target is tried even when another fails; the task then fails with each failure, naming its target.
+  - Reports what it would change in check mode, waiting for nothing.
+options:
+  full_identity:
+    description: Tables (as the plan names them) that have C(REPLICA IDENTITY FULL) for want of a primary key.
+    type: list
+    elements: str
+    default: []
+  reverse_stream:
+    description: Start each target's reverse stream to the monolith once its online copy is gone.
+    type: bool
+    default: true
+  timeout:
+    description: How long each target may take to apply the last changes, in seconds.
+    type: int
+    default: 120
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.SOURCE
+  - yemma.dbsplit.connection.TARGETS_RUNTIME
+author: yemma-dbsplit team
+"""
+
+EXAMPLES = r"""
+- name: 9-cutover | Switch every target off the monolith
+  dbsplit_online_switch:
+    source: "{{ dbsplit_endpoints.source.connection }}"
+    targets: "{{ dbsplit_cutover_plan.targets | yemma.dbsplit.with_endpoints(dbsplit_endpoints.targets, 'runtime') }}"
+    full_identity: "{{ dbsplit_replica_identity_full }}"
+    reverse_stream: true
+    timeout: 120
+"""
+
+RETURN = r"""
+targets:
+  description:
+    - "Per target label C({waited_seconds, sequences, large_objects, removed, reverse_stream}): how long it took to
+      catch up, the sequences set (C({sequence, from, to})), the large objects created, rewritten or removed
+      (C({oid, action})), whether its online copy was removed and its reverse stream started by this run."
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgconn
+
+ENDPOINT = dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
+            targets=dict(type="list", elements="dict", required=True,
+                         options=dict(plan=dict(type="dict", required=True), endpoint=ENDPOINT)),
+            full_identity=dict(type="list", elements="str", default=[]),
+            reverse_stream=dict(type="bool", default=True),
+            timeout=dict(type="int", default=120),
+        ),
+        supports_check_mode=True,
+    )
+    psycopg = pgconn.import_psycopg(module)
+    params = module.params
+    done, failures = online.switch(psycopg, params["source"], params["targets"], params["full_identity"],
+                                   params["reverse_stream"], params["timeout"], module.check_mode)
+    changed = any(figures["sequences"] or figures["large_objects"] or figures["removed"] or figures["reverse_stream"]
+                  for figures in done.values())
+    if failures:
+        module.fail_json(msg="the switch off the monolith failed for:\n- " + "\n- ".join(failures),
+                         targets=done, changed=changed)
+    module.exit_json(changed=changed, targets=done)
+
+
+if __name__ == "__main__":
+    main()

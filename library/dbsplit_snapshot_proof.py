@@ -1,0 +1,88 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: dbsplit_snapshot_proof
+short_description: "Online mode - prove every target equal to the monolith as of one instant, while the new services write"
+description:
+  - First takes a snapshot of the source and of every target (transactions held open until the end), then
+    writes O(ready_file), then compares every target with the source as those snapshots see them, with the
+    comparison of M(dbsplit_verify) (rows, checksums, schema, enums, other objects, large objects).
+  - The cutover starts it async once every target caught up with the frozen monolith, waits for
+    O(ready_file), and only then starts the new services; they write while the proof runs, and it still
+    compares the instant of the freeze.
+  - Sequences are not compared (no snapshot covers them); the cutover carries them and reads them back
+    before the snapshots are taken (M(dbsplit_online_switch)).
+  - Fails on any difference, naming the target. Only reads; in check mode it compares without writing O(ready_file).
+options:
+  jobs:
+    description: Tables scanned at once (each scan runs on both servers); the targets are proven one after another.
+    type: int
+    default: 2
+  ready_file:
+    description: File written once every snapshot is held (what the snapshots are called, and when).
+    type: path
+    required: true
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.SOURCE
+  - yemma.dbsplit.connection.TARGETS
+author: yemma-dbsplit team
+"""
+
+EXAMPLES = r"""
+- name: 9-cutover | Start the proof on snapshots of both sides taken now
+  dbsplit_snapshot_proof:
+    source: "{{ dbsplit_endpoints.source.connection }}"
+    targets: "{{ dbsplit_cutover_plan.targets | yemma.dbsplit.with_endpoints(dbsplit_endpoints.targets, 'connection') }}"
+    ready_file: /var/backups/yemma-dbsplit/proof/run.ready
+  async: 7200
+  poll: 0
+"""
+
+RETURN = r"""
+tables:
+  description: Per target key, per table C({table, rows, source_rows, checksum, source_checksum, bytes, seconds}).
+  returned: always
+  type: dict
+differences:
+  description: Every difference found, each naming its target; empty when every target is proven equal.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
+
+ENDPOINT = dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
+            targets=dict(type="list", elements="dict", required=True,
+                         options=dict(plan=dict(type="dict", required=True), endpoint=ENDPOINT)),
+            jobs=dict(type="int", default=2),
+            ready_file=dict(type="path", required=True),
+        ),
+        supports_check_mode=True,
+    )
+    psycopg = pgconn.import_psycopg(module)
+    params = module.params
+    try:
+        # A check run writes nothing, the ready file included.
+        tables, differences = verify.prove_on_snapshots(psycopg, params["source"], params["targets"], params["jobs"],
+                                                        None if module.check_mode else params["ready_file"])
+    except psycopg.Error as exc:
+        module.fail_json(msg=f"cannot take the snapshots of the proof: {exc}", tables={}, differences=[])
+    if differences:
+        module.fail_json(msg="the targets differ from the source at the freeze:\n- " + "\n- ".join(differences),
+                         tables=tables, differences=differences)
+    module.exit_json(changed=False, tables=tables, differences=[])
+
+
+if __name__ == "__main__":
+    main()
