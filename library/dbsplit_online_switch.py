@@ -19,6 +19,8 @@ description:
     publication) and puts C(REPLICA IDENTITY DEFAULT) back on the monolith's O(full_identity) tables.
   - With O(reverse_stream), starts the reverse stream (M(dbsplit_reverse_stream) C(present)), the two
     streams never running at once, since opposite subscriptions would send every change back and forth.
+  - A target an earlier run switched (its online copy gone, its reverse stream running) is left as it is,
+    since the new services may have written to it since.
   - Every target is tried even when another fails; the task then fails with each failure, naming its target.
   - Reports what it would change in check mode, waiting for nothing.
 options:

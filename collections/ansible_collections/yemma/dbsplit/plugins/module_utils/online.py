@@ -201,21 +201,32 @@ def remove(monolith, target, name, identity, check_mode):
     return changed
 
 
+def _switched(monolith, target, name, back):
+    """The online copy ``name`` is gone and the reverse stream ``back`` runs."""
+    copying = target.execute("SELECT count(*) FROM pg_subscription WHERE subname = %s", (name,)).fetchone()[0]
+    streaming = monolith.execute("SELECT count(*) FROM pg_subscription WHERE subname = %s", (back,)).fetchone()[0]
+    return not copying and streaming
+
+
 def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, check_mode):
     """The cutover's data switch, every target at once (the services stopped, the monolith
     frozen): each target catches up, receives the sequences and large objects, loses its online
-    copy and, with ``reverse_stream``, starts the stream back to the monolith. ``targets``:
-    [{plan, endpoint}]. Returns ({label: what was done}, [failures, each naming its target])."""
+    copy and, with ``reverse_stream``, starts the stream back to the monolith; a target an
+    earlier run switched is left as it is. ``targets``: [{plan, endpoint}]. Returns ({label: what was done}, [failures, each naming its target])."""
     def one(target):
         plan, endpoint = target["plan"], target["endpoint"]
-        name = stream_name(plan["key"], plan["database"])
+        name, back = stream_name(plan["key"], plan["database"]), reverse.subscription_name(plan["key"], plan["database"])
         tables = [table["name"] for table in plan["tables"]]
         with pgconn.connect(psycopg, source) as monolith, pgconn.connect(psycopg, endpoint) as conn:
+            if reverse_stream and _switched(monolith, conn, name, back):
+                # Switched by an earlier run: the target may hold the new services' writes and
+                # sequences since, which a catch-up from the monolith would set back.
+                return {"waited_seconds": 0.0, "sequences": [], "large_objects": [], "removed": False,
+                        "reverse_stream": False}
             done = catch_up(monolith, conn, name, plan, timeout, check_mode)
             done["removed"] = remove(monolith, conn, name, [t for t in full_identity if t in tables], check_mode)
-            done["reverse_stream"] = reverse_stream and reverse.start(
-                monolith, conn, endpoint, reverse.subscription_name(plan["key"], plan["database"]), tables,
-                full_identity, check_mode)
+            done["reverse_stream"] = reverse_stream and reverse.start(monolith, conn, endpoint, back, tables,
+                                                                      full_identity, check_mode)
         return done
 
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
