@@ -25,8 +25,9 @@ from sandbox import (MAP, PROJECT_DIR, ROOT, SERVICES, ansible_playbook, contain
                      platform_snapshot, psql, run, sandbox, table_digests)
 
 STATE_DIR = os.environ.get("SANDBOX_STATE_DIR", "/var/backups/yemma-dbsplit")
-# Big enough that the transfer lasts a few seconds, so the kill lands inside it.
-SIZE_MB = os.environ.get("E2E_SIZE_MB", "120")
+# The kill lands inside the transfer because the first restore is frozen (docker pause) as it
+# starts; big enough that the restore is still running when the pause lands.
+SIZE_MB = os.environ.get("E2E_SIZE_MB", "60")
 TARGETS = {name: spec["endpoint"]["database"] for name, spec in SERVICES.items()}
 CONTAINERS = {spec["endpoint"]["database"]: spec["endpoint"]["container"] for spec in SERVICES.values()}
 

@@ -53,6 +53,7 @@ WHERE c.oid IN ({reverse.TABLES_WITH_PARTITIONS})
 """
 
 COPIED = ("s", "r")
+LOCK_TIMEOUT = 60  # seconds a statement of the cutover's switch may wait for a lock
 STARTED = "dbsplit online copy started at "
 
 
@@ -218,6 +219,10 @@ def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, che
         name, back = stream_name(plan["key"], plan["database"]), reverse.subscription_name(plan["key"], plan["database"])
         tables = [table["name"] for table in plan["tables"]]
         with pgconn.connect(psycopg, source) as monolith, pgconn.connect(psycopg, endpoint) as conn:
+            # In the downtime, a lock someone else holds fails the switch loudly (and the
+            # fail-safe returns to the monolith) instead of waiting without end.
+            for session in (monolith, conn):
+                session.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}s'")
             if reverse_stream and _switched(monolith, conn, name, back):
                 # Switched by an earlier run: the target may hold the new services' writes and
                 # sequences since, which a catch-up from the monolith would set back.

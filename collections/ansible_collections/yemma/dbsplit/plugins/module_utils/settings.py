@@ -33,6 +33,11 @@ INTEGERS = {
     "dbsplit_target_base_mb": (0, 1 << 20, "MB of an empty cluster"),
     "dbsplit_reverse_wal_keep_mb": (64, 1 << 20, "MB of WAL a reverse stream's slot may hold"),
     "dbsplit_reverse_catchup_timeout": (10, 86400, "seconds a rollback waits for the reverse stream"),
+    "dbsplit_max_lag": (0, 1 << 40, "bytes of WAL the online copies may lag when the services stop"),
+    "dbsplit_online_copy_timeout": (60, 7 * 86400, "seconds to wait for the online copies and their lag"),
+    "dbsplit_online_catchup_timeout": (10, 3600, "seconds the cutover waits for the last changes"),
+    "dbsplit_online_slots_per_target": (1, 16, "slots an online copy takes on the monolith's server"),
+    "dbsplit_online_proof_timeout": (60, 7 * 86400, "seconds the proof at the cutover may take"),
 }
 # Multiples of a size (disk space estimates): (lowest, highest).
 FACTORS = {
