@@ -94,9 +94,7 @@ def main():
             if problems:
                 module.fail_json(msg="the freeze would not hold:\n- " + "\n- ".join(problems), problems=problems)
             if want_frozen and not frozen:
-                conn.execute(f"ALTER DATABASE {database} SET default_transaction_read_only = on")
-                # Sessions opened before the setting keep writing: end them.
-                terminated = freeze.end_other_sessions(conn)
+                terminated = freeze.freeze(conn)
             elif frozen and not want_frozen:
                 # This session started read-only too: lift that for itself first.
                 conn.execute("SET default_transaction_read_only = off")

@@ -7,8 +7,9 @@ DOCUMENTATION = r"""
 module: dbsplit_online_switch
 short_description: "Online mode: every target switched off the monolith at once, inside the cutover's downtime"
 description:
-  - Run once the old services are stopped and the monolith frozen. For every target at once (a thread
-    each, one task for the whole cutover, since every second here is downtime), in this order.
+  - Run once the old services are stopped. It freezes the monolith first (as M(dbsplit_freeze) C(frozen)
+    does, proven from a new session), then does for every target at once (a thread each, one task for the
+    whole cutover, since every second here is downtime), in this order.
   - Waits until the target applied every change up to the monolith's current WAL position (at most
     O(timeout) seconds) and had copied every table.
   - Fails, naming the table and what changed, when a published table's schema changed on the monolith
@@ -22,7 +23,7 @@ description:
   - A target an earlier run switched (its online copy gone, its reverse stream running) is left as it is,
     since the new services may have written to it since.
   - Every target is tried even when another fails; the task then fails with each failure, naming its target.
-  - Reports what it would change in check mode, waiting for nothing.
+  - Reports what it would change in check mode, freezing nothing and waiting for nothing.
 options:
   full_identity:
     description: Tables (as the plan names them) that have C(REPLICA IDENTITY FULL) for want of a primary key.
@@ -61,10 +62,14 @@ targets:
       (C({oid, action})), whether its online copy was removed and its reverse stream started by this run."
   returned: always
   type: dict
+terminated_sessions:
+  description: Sessions of the monolith ended by the freeze (opened before it, they could have written).
+  returned: always
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgconn
+from ansible_collections.yemma.dbsplit.plugins.module_utils import freeze, online, pgconn
 
 ENDPOINT = dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS)
 
@@ -83,14 +88,18 @@ def main():
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
+    try:
+        froze, ended = online.freeze_monolith(psycopg, params["source"], module.check_mode)
+    except (psycopg.Error, freeze.FreezeError) as exc:
+        module.fail_json(msg=f"cannot freeze {params['source']['db']}: {exc}")
     done, failures = online.switch(psycopg, params["source"], params["targets"], params["full_identity"],
                                    params["reverse_stream"], params["timeout"], module.check_mode)
-    changed = any(figures["sequences"] or figures["large_objects"] or figures["removed"] or figures["reverse_stream"]
-                  for figures in done.values())
+    changed = froze or any(figures["sequences"] or figures["large_objects"] or figures["removed"]
+                           or figures["reverse_stream"] for figures in done.values())
     if failures:
         module.fail_json(msg="the switch off the monolith failed for:\n- " + "\n- ".join(failures),
-                         targets=done, changed=changed)
-    module.exit_json(changed=changed, targets=done)
+                         targets=done, terminated_sessions=ended, changed=changed)
+    module.exit_json(changed=changed, targets=done, terminated_sessions=ended)
 
 
 if __name__ == "__main__":

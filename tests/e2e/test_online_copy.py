@@ -79,14 +79,25 @@ def test_the_copy_runs_while_the_monolith_takes_writes_and_the_catch_up_leaves_t
         line = online.progress_line("app", progress, reverse.status(target, monolith, NAME), online.started_at(target, NAME))
         assert line.startswith("app: ") and "tables copied" in line
 
-        # The cutover: frozen, then switched. A check run changes nothing.
-        monolith.execute("ALTER DATABASE yemma SET default_transaction_read_only = on")
-        source, targets = params(servers["monolith"], "yemma"), [{"plan": PLAN, "endpoint": params(servers["new"], "app")}]
-        done, failures = online.switch(psycopg, source, targets, ["public.events"], True, 120, check_mode=True)
-        assert failures == [] and done["app"]["removed"] and done["app"]["reverse_stream"], done
+    # The cutover: frozen (which ends every other session of the monolith), then switched. A
+    # check run changes nothing.
+    source, targets = params(servers["monolith"], "yemma"), [{"plan": PLAN, "endpoint": params(servers["new"], "app")}]
+    assert online.freeze_monolith(psycopg, source, check_mode=True) == (True, 0)
+    done, failures = online.switch(psycopg, source, targets, ["public.events"], True, 120, check_mode=True)
+    assert failures == [] and done["app"]["removed"] and done["app"]["reverse_stream"], done
+    with connect(servers["monolith"], "yemma") as monolith, connect(servers["new"], "app") as target:
+        assert monolith.execute("SHOW default_transaction_read_only").fetchone() == ("off",)
         assert target.execute("SELECT count(*) FROM pg_subscription").fetchone() == (1,)
         assert monolith.execute("SELECT count(*) FROM pg_subscription").fetchone() == (0,)
+        with connect(servers["monolith"], "yemma") as writer:
+            # A session opened before the freeze is ended by it.
+            assert online.freeze_monolith(psycopg, source, check_mode=False) == (True, 2)
+            with pytest.raises(psycopg.OperationalError):
+                writer.execute("INSERT INTO users (name) VALUES ('through the freeze')")
+    assert online.freeze_monolith(psycopg, source, check_mode=False) == (False, 0)
 
+    with connect(servers["monolith"], "yemma") as monolith, connect(servers["new"], "app") as target:
+        assert monolith.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
         done, failures = online.switch(psycopg, source, targets, ["public.events"], True, 120, check_mode=False)
         assert failures == [] and done["app"]["removed"] and done["app"]["reverse_stream"], done
         assert done["app"]["sequences"][0]["sequence"] == "public.users_id_seq"

@@ -77,6 +77,17 @@ def end_other_sessions(conn):
     return conn.execute(TERMINATE_SQL.format(wait=wait)).fetchone()[0]
 
 
+def freeze(conn):
+    """Freeze this database: read-only by default for every new session, and every client
+    session opened before it ended. Returns how many sessions were ended (0 when it was
+    frozen already)."""
+    if is_frozen(conn):
+        return 0
+    conn.execute(f"ALTER DATABASE {quote_ident(conn.info.dbname)} SET default_transaction_read_only = on")
+    # Sessions opened before the setting keep writing: end them.
+    return end_other_sessions(conn)
+
+
 def write_signature(conn):
     """{table: [inserted, updated, deleted, file]} of every table of the database, after the
     other sessions ended. Needs track_counts (on by default)."""

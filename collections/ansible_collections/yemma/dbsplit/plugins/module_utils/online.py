@@ -19,7 +19,7 @@ table's columns, indexes, constraints and triggers on both sides before the cuto
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, pgconn, reverse, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, freeze, pgconn, reverse, verify
 from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_ident
 
 DIRECTION = "online"
@@ -209,9 +209,25 @@ def _switched(monolith, target, name, back):
     return not copying and streaming
 
 
+def freeze_monolith(psycopg, source, check_mode):
+    """The monolith frozen (freeze.freeze), and proven so from a new session, as a service
+    would see it. Returns (whether it was frozen now, how many sessions were ended)."""
+    with pgconn.connect(psycopg, source) as monolith:
+        problems = freeze.overrides(monolith)
+        if problems:
+            raise freeze.FreezeError("the freeze would not hold: " + "; ".join(problems))
+        if freeze.is_frozen(monolith) or check_mode:
+            return not freeze.is_frozen(monolith), 0
+        ended = freeze.freeze(monolith)
+    with pgconn.connect(psycopg, source) as fresh:
+        if fresh.execute("SHOW default_transaction_read_only").fetchone()[0] != "on":
+            raise freeze.FreezeError(f"{source['db']} is still writable for new sessions after the freeze")
+    return True, ended
+
+
 def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, check_mode):
     """The cutover's data switch, every target at once (the services stopped, the monolith
-    frozen): each target catches up, receives the sequences and large objects, loses its online
+    frozen: freeze_monolith): each target catches up, receives the sequences and large objects, loses its online
     copy and, with ``reverse_stream``, starts the stream back to the monolith; a target an
     earlier run switched is left as it is. ``targets``: [{plan, endpoint}]. Returns ({label: what was done}, [failures, each naming its target])."""
     def one(target):
