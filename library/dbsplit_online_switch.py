@@ -38,6 +38,9 @@ options:
     description: How long each target may take to apply the last changes, in seconds.
     type: int
     default: 120
+  done_file:
+    description: File written once every target is switched (what M(dbsplit_snapshot_proof) waits for).
+    type: path
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS_RUNTIME
@@ -68,6 +71,8 @@ terminated_sessions:
   type: int
 """
 
+import json
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import freeze, online, pgconn
 
@@ -83,6 +88,7 @@ def main():
             full_identity=dict(type="list", elements="str", default=[]),
             reverse_stream=dict(type="bool", default=True),
             timeout=dict(type="int", default=120),
+            done_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -99,6 +105,9 @@ def main():
     if failures:
         module.fail_json(msg="the switch off the monolith failed for:\n- " + "\n- ".join(failures),
                          targets=done, terminated_sessions=ended, changed=changed)
+    if params["done_file"] and not module.check_mode:
+        with open(params["done_file"], "w") as switched:
+            json.dump(done, switched)
     module.exit_json(changed=changed, targets=done, terminated_sessions=ended)
 
 

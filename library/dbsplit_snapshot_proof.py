@@ -10,9 +10,10 @@ description:
   - First takes a snapshot of the source and of every target (transactions held open until the end), then
     writes O(ready_file), then compares every target with the source as those snapshots see them, with the
     comparison of M(dbsplit_verify) (rows, checksums, schema, enums, other objects, large objects).
-  - The cutover starts it async once every target caught up with the frozen monolith, waits for
-    O(ready_file), and only then starts the new services; they write while the proof runs, and it still
-    compares the instant of the freeze.
+  - The cutover starts it async before it stops the services (the launch costs no downtime), with
+    O(after_file), which M(dbsplit_online_switch) writes once every target caught up with the frozen
+    monolith; the cutover waits for O(ready_file), and only then starts the new services. They write while
+    the proof runs, and it still compares the instant of the freeze.
   - Sequences are not compared (no snapshot covers them); the cutover carries them and reads them back
     before the snapshots are taken (M(dbsplit_online_switch)).
   - Fails on any difference, naming the target. Only reads; in check mode it compares without writing O(ready_file).
@@ -25,6 +26,13 @@ options:
     description: File written once every snapshot is held (what the snapshots are called, and when).
     type: path
     required: true
+  after_file:
+    description: Take the snapshots only once this file exists; fail if it does not appear within O(after_timeout).
+    type: path
+  after_timeout:
+    description: How long to wait for O(after_file), in seconds.
+    type: int
+    default: 600
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS
@@ -37,6 +45,7 @@ EXAMPLES = r"""
     source: "{{ dbsplit_endpoints.source.connection }}"
     targets: "{{ dbsplit_cutover_plan.targets | yemma.dbsplit.with_endpoints(dbsplit_endpoints.targets, 'connection') }}"
     ready_file: /var/backups/yemma-dbsplit/proof/run.ready
+    after_file: /var/backups/yemma-dbsplit/proof/run.switched
   async: 7200
   poll: 0
 """
@@ -53,6 +62,9 @@ differences:
   elements: str
 """
 
+import os
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
 
@@ -67,11 +79,20 @@ def main():
                          options=dict(plan=dict(type="dict", required=True), endpoint=ENDPOINT)),
             jobs=dict(type="int", default=2),
             ready_file=dict(type="path", required=True),
+            after_file=dict(type="path"),
+            after_timeout=dict(type="int", default=600),
         ),
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
+    if params["after_file"] and not module.check_mode:
+        deadline = time.monotonic() + params["after_timeout"]
+        while not os.path.exists(params["after_file"]):
+            if time.monotonic() > deadline:
+                module.fail_json(msg=f"{params['after_file']} did not appear within {params['after_timeout']} s: "
+                                     "no snapshot was taken (the cutover did not switch the targets)")
+            time.sleep(0.1)
     try:
         # A check run writes nothing, the ready file included.
         tables, differences = verify.prove_on_snapshots(psycopg, params["source"], params["targets"], params["jobs"],
