@@ -76,15 +76,11 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import freeze, online, pgconn
 
-ENDPOINT = dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
-            targets=dict(type="list", elements="dict", required=True,
-                         options=dict(plan=dict(type="dict", required=True), endpoint=ENDPOINT)),
+            targets=pgconn.targets_option(pgconn.RUNTIME_OPTIONS),
             full_identity=dict(type="list", elements="str", default=[]),
             reverse_stream=dict(type="bool", default=True),
             timeout=dict(type="int", default=120),

@@ -68,15 +68,11 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
 
-ENDPOINT = dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
-            targets=dict(type="list", elements="dict", required=True,
-                         options=dict(plan=dict(type="dict", required=True), endpoint=ENDPOINT)),
+            targets=pgconn.targets_option(pgconn.CONNECTION_OPTIONS),
             jobs=dict(type="int", default=2),
             ready_file=dict(type="path", required=True),
             after_file=dict(type="path"),

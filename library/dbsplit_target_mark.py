@@ -49,14 +49,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, target
 
 
-ENDPOINT = dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            targets=dict(type="list", elements="dict", required=True,
-                         options=dict(plan=dict(type="dict", required=True), endpoint=ENDPOINT)),
+            targets=pgconn.targets_option(pgconn.CONNECTION_OPTIONS),
             plan_hash=dict(type="str", required=True),
             backup_id=dict(type="str", required=True),
         ),

@@ -55,6 +55,14 @@ RUNTIME_OPTIONS = dict(
 )
 
 
+def targets_option(endpoint_options):
+    """argument_spec of ``targets``: every plan target with its endpoint (filter
+    yemma.dbsplit.with_endpoints), for modules that do every target in one task."""
+    return dict(type="list", elements="dict", required=True,
+                options=dict(plan=dict(type="dict", required=True),
+                             endpoint=dict(type="dict", required=True, options=endpoint_options)))
+
+
 def tools_runtime(params):
     return {"image": params["tools_image"], "network": params["tools_network"],
             "host": params["tools_host"], "port": params["login_port"], "user": params["login_user"],
