@@ -49,11 +49,16 @@ def sample(peaks, stop):
         time.sleep(0.2)
 
 
-def newest_report(result, playbook, name):
-    """(path, content) of the newest reports/*/<name> after a playbook run, which must have passed."""
+def passed(result, playbook):
+    """Stop the benchmark, with the playbook's output, when it failed."""
     if result.returncode != 0:
         sys.stdout.write(result.stdout[-6000:] + result.stderr[-2000:])
         sys.exit(f"{playbook} failed ({result.returncode})")
+
+
+def newest_report(result, playbook, name):
+    """(path, content) of the newest reports/*/<name> after a playbook run, which must have passed."""
+    passed(result, playbook)
     path = max(glob.glob(os.path.join(ROOT, "reports", "*", name)), key=os.path.getmtime)
     with open(path) as stream:
         return path, json.load(stream)
