@@ -48,6 +48,33 @@ options:
 """
 
 
+def _alembic_services(suboptions):
+    nested = "\n".join("    " + line if line else line for line in suboptions.split("\n"))
+    return f"""
+options:
+  services:
+    description: The Alembic services, each with its new database's connection.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name: {{description: The service's name in the compose file., type: str, required: true}}
+      alembic:
+        description: How its Alembic runs (C(dbsplit_services.<name>.alembic)).
+        type: dict
+        required: true
+        suboptions:
+          args: {{description: Arguments put before the Alembic command (C(-c /app/alembic.ini))., type: list, elements: str, default: []}}
+          env: {{description: Environment variables set for the run., type: dict, default: {{}}}}
+          version_table: {{description: The table C(stamp head) fills., type: str, required: true}}
+      endpoint:
+        description: Connection to the service's new database (where its version table is read).
+        type: dict
+        required: true
+        suboptions:{nested}
+"""
+
+
 def _option(name, description, suboptions):
     return f"""
 options:
@@ -66,4 +93,5 @@ class ModuleDocFragment:
     TARGET_RUNTIME = _option("target", "Connection to the target database, and where its client tools run.", _RUNTIME)
     TARGETS = _targets("Every target of the plan, with its connection.", _CONNECTION)
     TARGETS_RUNTIME = _targets("Every target of the plan, with its connection and where its client tools run.", _RUNTIME)
+    ALEMBIC_SERVICES = _alembic_services(_CONNECTION)
     SERVER = _option("server", "Connection to a database of the server (a superuser, for ALTER SYSTEM).", _CONNECTION)

@@ -132,6 +132,13 @@ def with_endpoints(targets, endpoints, kind):
     return [{"plan": target, "endpoint": endpoints[target["key"]][kind]} for target in targets]
 
 
+def alembic_services(services, endpoints, only=None):
+    """[{name, alembic, endpoint}] of the Alembic services of the map (those named in ``only``,
+    if given), each with its new database's connection, for dbsplit_alembic_stamp."""
+    return [{"name": name, "alembic": spec["alembic"], "endpoint": endpoints[plan.target_key(spec["endpoint"])]["connection"]}
+            for name, spec in sorted(services.items()) if spec.get("alembic") and (only is None or name in only)]
+
+
 def online_late(results, max_lag):
     """The lines of the online copies (dbsplit_online_copy info results) not yet copied whole or
     lagging more than ``max_lag`` bytes."""
@@ -264,6 +271,7 @@ class FilterModule:
             "online_name": online.stream_name,
             "online_late": online_late,
             "with_endpoints": with_endpoints,
+            "alembic_services": alembic_services,
             "reverse_result_line": reverse_result_line,
             "reverse_figures": reverse_figures,
             "orphan_lines": reverse.orphan_lines,

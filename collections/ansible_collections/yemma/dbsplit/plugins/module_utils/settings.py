@@ -29,6 +29,7 @@ INTEGERS = {
     "dbsplit_backup_compress_level": (0, 9, "pg_dump compression level"),
     "dbsplit_restore_timeout": (60, 7 * 86400, "seconds a restore may take"),
     "dbsplit_wait_timeout": (10, 3600, "seconds to wait for containers"),
+    "dbsplit_alembic_timeout": (10, 86400, "seconds each Alembic command may take"),
     "dbsplit_memory_warning_percent": (1, 100, "percent of RAM"),
     "dbsplit_target_base_mb": (0, 1 << 20, "MB of an empty cluster"),
     "dbsplit_reverse_wal_keep_mb": (64, 1 << 20, "MB of WAL a reverse stream's slot may hold"),
