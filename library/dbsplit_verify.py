@@ -5,8 +5,10 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_verify
-short_description: Prove a target database holds exactly the source's planned tables
+short_description: Prove every target database holds exactly the source's planned tables
 description:
+  - Compares every target in one task. One pool of I(jobs) connections scans both sides of every table of every target,
+    the largest tables first, so the servers stay busy until the last table rather than each target waiting for its own.
   - For every planned table, compares the row count and a content checksum computed the
     same way on both sides (the sum of 128-bit hashes of each row's text, in one scan by
     each server, with identical session settings), so no rows are shipped or sorted.
@@ -23,43 +25,39 @@ description:
     The checksum is computed from C(pg_largeobject) pages in one scan when both logins may read
     it (superusers), else object by object with C(lo_get), which holds one whole object in the
     server's memory at a time.
-  - Fails on any difference. Only reads, so it runs in check mode too.
+  - Fails on any difference, naming each target and what differs. Only reads, so it runs in check mode too.
   - Online mode proves every target on snapshots taken at the freeze with M(dbsplit_snapshot_proof).
 options:
-  target_plan:
-    description: This target's entry of the plan's C(targets).
-    type: dict
-    required: true
   jobs:
-    description: Tables scanned at once (each scan runs on both servers).
+    description: Scans at once, over every target (each side of each table is one scan).
     type: int
     default: 2
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
-  - yemma.dbsplit.connection.TARGET
+  - yemma.dbsplit.connection.TARGETS
 author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 8-verify | Compare auth_db with the monolith, table by table
+- name: 8-verify | Compare every target with the monolith, table by table
   dbsplit_verify:
-    source: "{{ dbsplit_source_connection }}"
-    target: "{{ dbsplit_target_connections['auth_db'] }}"
-    target_plan: "{{ plan.targets[0] }}"
+    source: "{{ dbsplit_endpoints.source.connection }}"
+    targets: "{{ dbsplit_plan.targets | yemma.dbsplit.with_endpoints(dbsplit_endpoints.targets, 'connection') }}"
+    jobs: 2
 """
 
 RETURN = r"""
 tables:
-  description: Per table, C(rows), C(checksum), C(bytes) and C(seconds) on the target, with the source's rows and checksum.
+  description: Per target key, per table, C(rows), C(checksum), C(bytes) and C(seconds) on the target, with the source's
+    rows and checksum.
   returned: always
-  type: list
-  elements: dict
+  type: dict
 objects:
   description: How many objects that are not tables (views, functions, types...) were found equal.
   returned: success
   type: int
 differences:
-  description: Every difference found; empty when the target is proven equal.
+  description: Every difference found, each naming its target; empty when every target is proven equal.
   returned: always
   type: list
   elements: str
@@ -73,8 +71,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
-            target=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
-            target_plan=dict(type="dict", required=True),
+            targets=pgconn.targets_option(pgconn.CONNECTION_OPTIONS),
             jobs=dict(type="int", default=2),
         ),
         supports_check_mode=True,
@@ -82,15 +79,14 @@ def main():
     psycopg = pgconn.import_psycopg(module)
     params = module.params
     try:
-        tables, differences = verify.compare(psycopg, params["source"], params["target"], params["target_plan"],
-                                             params["jobs"])
+        tables, differences = verify.compare(psycopg, params["source"], params["targets"], params["jobs"])
     except psycopg.Error as exc:
-        module.fail_json(msg=f"cannot compare {params['target_plan']['label']} with the source: {exc}")
+        module.fail_json(msg=f"cannot read the source to compare the targets with it: {exc}", tables={}, differences=[])
     if differences:
-        module.fail_json(msg=f"{params['target_plan']['label']} differs from the source:\n- " + "\n- ".join(differences),
+        module.fail_json(msg="the targets differ from the source:\n- " + "\n- ".join(differences),
                          tables=tables, differences=differences)
-    module.exit_json(changed=False, tables=tables, objects=len(verify.placed_objects(params["target_plan"])),
-                     differences=[])
+    module.exit_json(changed=False, tables=tables, differences=[],
+                     objects=sum(len(verify.placed_objects(target["plan"])) for target in params["targets"]))
 
 
 if __name__ == "__main__":

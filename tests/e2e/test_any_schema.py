@@ -180,9 +180,10 @@ def test_awkward_names_go_through_plan_toc_restore_verify_and_freeze(server, see
     assert sorted(tuple(o["targets"]) for o in views) == [(f"left_{seed}",), (f"right_{seed}",)], views
 
     for target in split(source, result, tmp_path):
-        figures, differences = verify.compare(psycopg, params(server, source), params(server, target["database"]),
-                                              target, jobs=2)
+        proven, differences = verify.compare(psycopg, params(server, source),
+                                             [{"plan": target, "endpoint": params(server, target["database"])}], jobs=2)
         assert differences == []
+        figures = proven[target["key"]]
         assert {f["table"] for f in figures} == {t["name"] for t in target["tables"]}
         assert all(f["rows"] == ROWS for f in figures)
         # Every identity sequence continues after the copied ids (verify compared them too).
@@ -285,8 +286,8 @@ def test_every_object_gets_a_fate_or_the_plan_says_which_line_settles_it(server,
     assert fates["event trigger log_ddl"] == ([], "declared in dbsplit_objects_left_behind")
 
     for target in split("objects_source", result, tmp_path):
-        _figures, differences = verify.compare(psycopg, params(server, "objects_source"),
-                                               params(server, target["database"]), target, jobs=2)
+        _proven, differences = verify.compare(psycopg, params(server, "objects_source"),
+                                              [{"plan": target, "endpoint": params(server, target["database"])}], jobs=2)
         assert differences == []
         placed = {name for name, _address in verify.placed_objects(target)}
         assert {name for name, (targets, _fate) in fates.items() if target["database"] in targets} <= placed
@@ -304,7 +305,7 @@ def test_every_object_gets_a_fate_or_the_plan_says_which_line_settles_it(server,
     psql("objects_orders", 'CREATE OR REPLACE VIEW public."Big Orders" AS SELECT * FROM public.orders WHERE amount > 60;'
                            'DROP FUNCTION public."Slug"(text);')
     orders = next(t for t in result["targets"] if t["database"] == "objects_orders")
-    _figures, differences = verify.compare(psycopg, params(server, "objects_source"), params(server, "objects_orders"),
-                                           orders, jobs=2)
-    assert 'function public."Slug"(pg_catalog.text) is missing' in differences
-    assert any(d.startswith('view public."Big Orders" differs') and "60" in d for d in differences), differences
+    _proven, differences = verify.compare(psycopg, params(server, "objects_source"),
+                                          [{"plan": orders, "endpoint": params(server, "objects_orders")}], jobs=2)
+    assert f'{orders["label"]}: function public."Slug"(pg_catalog.text) is missing' in differences
+    assert any(d.startswith(f'{orders["label"]}: view public."Big Orders" differs') and "60" in d for d in differences), differences

@@ -176,14 +176,9 @@ def table_line(figures):
             f'(source {figures["source_checksum"]}), {figures["bytes"]} bytes, {figures["seconds"]} s')
 
 
-def verified_tables(verify_results):
-    """{target key: its verified tables' figures}, from the verify phase's results."""
-    return {r["item"]["key"]: r["tables"] for r in verify_results if "tables" in r}
-
-
 def report_targets(targets, verified, restored):
     """Per target: its verified tables (with their service), restore action and totals.
-    ``verified``: what verified_tables() returned; ``restored``: what restore_figures()
+    ``verified``: {target key: tables}, as dbsplit_verify returned it; ``restored``: what restore_figures()
     returned; both as recorded by the run that did it."""
     report = []
     for target in targets:
@@ -278,7 +273,6 @@ class FilterModule:
             "object_fate_lines": object_fate_lines,
             "table_line": table_line,
             "report_targets": report_targets,
-            "verified_tables": verified_tables,
             "restore_figures": restore_figures,
             "restore_lines": restore_lines,
             "proof_gaps": proof_gaps,

@@ -24,7 +24,7 @@ DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 # Integer settings: (lowest, highest, what it is). Ranges a 2-core, 8 GB VPS can take.
 INTEGERS = {
     "dbsplit_restore_jobs": (1, 16, "pg_restore jobs per target"),
-    "dbsplit_verify_jobs": (1, 16, "verify connections per target"),
+    "dbsplit_verify_jobs": (1, 16, "scans at once in a proof"),
     "dbsplit_dump_source_jobs": (1, 16, "pg_restore jobs loading a dump file"),
     "dbsplit_backup_compress_level": (0, 9, "pg_dump compression level"),
     "dbsplit_restore_timeout": (60, 7 * 86400, "seconds a restore may take"),

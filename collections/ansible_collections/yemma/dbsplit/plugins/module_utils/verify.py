@@ -50,43 +50,26 @@ def use_snapshot(conn, snapshot):
         conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
 
 
-def compare(psycopg, source_params, target_params, target_plan, jobs, snapshots=None):
-    """Return (per-table figures, differences). Reads only. ``snapshots``: {source, target},
-    snapshots exported at the cutover that every read uses (online mode proves the targets
-    while the new services already write); sequences, which no snapshot covers, are then
-    left to the cutover, which carries them and reads them back before any service starts."""
-    snapshots = snapshots or {}
-    tables, leaves, sequences, enums = planned_relations(target_plan)
+def measure_table(psycopg, params, snapshot, qname):
+    """Rows, checksum, size and seconds of one table on one side (as ``snapshot`` sees it)."""
+    started = time.monotonic()
+    with pgconn.connect(psycopg, params) as conn:
+        use_snapshot(conn, snapshot)
+        figures = fingerprint.table_fingerprint(conn, qname)
+        figures["bytes"] = fingerprint.table_bytes(conn, qname)
+    figures["seconds"] = round(time.monotonic() - started, 2)
+    return figures
+
+
+def catalog_differences(psycopg, source_params, target_params, target_plan, snapshots):
+    """What is not rows: each table's schema, the sequences, enums, placed objects and large
+    objects. Sequences, which no snapshot covers, are left to the online cutover, which carries
+    them and reads them back before any service starts."""
+    tables, _leaves, sequences, enums = planned_relations(target_plan)
     dropped = {}
     for fk in target_plan["dropped_foreign_keys"]:
         dropped.setdefault(fk["table"], set()).add(fk["constraint"])
-
-    def measure(side, side_params, qname):
-        started = time.monotonic()
-        with pgconn.connect(psycopg, side_params) as conn:
-            use_snapshot(conn, snapshots.get(side))
-            figures = fingerprint.table_fingerprint(conn, qname)
-            figures["bytes"] = fingerprint.table_bytes(conn, qname)
-        figures["seconds"] = round(time.monotonic() - started, 2)
-        return figures
-
-    # Both sides of every table are scanned at once: the servers do the work, in parallel.
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {(side, q): pool.submit(measure, side, params, q)
-                   for q in leaves for side, params in (("source", source_params), ("target", target_params))}
-        results = {key: future.result() for key, future in futures.items()}
-
-    differences, figures = [], []
-    for qname in leaves:
-        src, dst = results[("source", qname)], results[("target", qname)]
-        if src["rows"] != dst["rows"]:
-            differences.append(f"{qname}: {src['rows']} rows in the source, {dst['rows']} in the target")
-        elif src["checksum"] != dst["checksum"]:
-            differences.append(f"{qname}: same row count ({src['rows']}) but different content")
-        figures.append({"table": qname, "rows": dst["rows"], "source_rows": src["rows"],
-                        "checksum": dst["checksum"], "source_checksum": src["checksum"],
-                        "bytes": dst["bytes"], "seconds": max(src["seconds"], dst["seconds"])})
-
+    differences = []
     with pgconn.connect(psycopg, source_params) as src, pgconn.connect(psycopg, target_params) as dst:
         use_snapshot(src, snapshots.get("source"))
         use_snapshot(dst, snapshots.get("target"))
@@ -107,6 +90,64 @@ def compare(psycopg, source_params, target_params, target_plan, jobs, snapshots=
                 differences.append(f"enum {qname}: source labels {a}, target {b}")
         differences += object_differences(psycopg, src, dst, target_plan)
         differences += large_object_differences(src, dst, target_plan.get("large_objects"))
+    return differences
+
+
+def compare(psycopg, source_params, targets, jobs, snapshots=None):
+    """Compare every target with the source; reads only. ``targets``: [{plan, endpoint}].
+    Return ({target key: per-table figures}, differences, each naming its target's label); a
+    target that cannot be read counts as a difference. One pool of ``jobs`` connections scans
+    both sides of every table of every target (the servers do the work, so the pool keeps
+    them all busy, largest tables first, instead of waiting on one target's last table), and
+    compares each target's catalog. ``snapshots``: {"source": name, target key: name},
+    exported at the online cutover: every read then sees that instant."""
+    snapshots = snapshots or {}
+    leaves = [(target, qname) for target in targets for qname in planned_relations(target["plan"])[1]]
+    sizes = relation_sizes(psycopg, source_params, [qname for _target, qname in leaves])
+    scans, catalogs = {}, {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for target, qname in sorted(leaves, key=lambda leaf: -sizes[leaf[1]]):
+            key = target["plan"]["key"]
+            scans[(key, qname)] = (pool.submit(measure_table, psycopg, source_params, snapshots.get("source"), qname),
+                                   pool.submit(measure_table, psycopg, target["endpoint"], snapshots.get(key), qname))
+        for target in targets:
+            key = target["plan"]["key"]
+            catalogs[key] = pool.submit(catalog_differences, psycopg, source_params, target["endpoint"], target["plan"],
+                                        {"source": snapshots.get("source"), "target": snapshots.get(key)}
+                                        if snapshots else {})
+    proven, differences = {}, []
+    for target in targets:
+        plan = target["plan"]
+        try:
+            tables, found = table_differences(plan, {q: (s.result(), d.result()) for (k, q), (s, d) in scans.items()
+                                                     if k == plan["key"]})
+            found += catalogs[plan["key"]].result()
+        except psycopg.Error as exc:
+            tables, found = [], [f"cannot compare it: {exc}".strip()]
+        proven[plan["key"]] = tables
+        differences += [f"{plan['label']}: {difference}" for difference in found]
+    return proven, differences
+
+
+def relation_sizes(psycopg, params, qnames):
+    """{table: bytes on disk} of the source's tables, to scan the largest first."""
+    with pgconn.connect(psycopg, params) as conn:
+        return dict(conn.execute("SELECT q, pg_relation_size(q::regclass) FROM unnest(%s::text[]) AS q",
+                                 (sorted(qnames),)).fetchall())
+
+
+def table_differences(target_plan, measured):
+    """Per-table figures and differences from ``measured``: {table: (source, target)}."""
+    differences, figures = [], []
+    for qname in planned_relations(target_plan)[1]:
+        src, dst = measured[qname]
+        if src["rows"] != dst["rows"]:
+            differences.append(f"{qname}: {src['rows']} rows in the source, {dst['rows']} in the target")
+        elif src["checksum"] != dst["checksum"]:
+            differences.append(f"{qname}: same row count ({src['rows']}) but different content")
+        figures.append({"table": qname, "rows": dst["rows"], "source_rows": src["rows"],
+                        "checksum": dst["checksum"], "source_checksum": src["checksum"],
+                        "bytes": dst["bytes"], "seconds": max(src["seconds"], dst["seconds"])})
     return figures, differences
 
 
@@ -130,17 +171,8 @@ def prove_on_snapshots(psycopg, source, targets, jobs, ready_file):
             with open(ready_file + ".tmp", "w") as ready:
                 json.dump({"source": source_snapshot, "targets": snapshots, "at": time.time()}, ready)
             os.rename(ready_file + ".tmp", ready_file)
-        proven, differences = {}, []
-        for target in targets:
-            plan = target["plan"]
-            try:
-                tables, found = compare(psycopg, source, target["endpoint"], plan, jobs,
-                                        {"source": source_snapshot, "target": snapshots[plan["key"]]})
-            except psycopg.Error as exc:
-                tables, found = [], [f"cannot compare it: {exc}"]
-            proven[plan["key"]] = tables
-            differences += [f"{plan['label']}: {difference}" for difference in found]
-    return proven, differences
+        snapshots["source"] = source_snapshot
+        return compare(psycopg, source, targets, jobs, snapshots)
 
 
 def large_object_differences(src, dst, planned):
