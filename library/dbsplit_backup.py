@@ -29,7 +29,7 @@ author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 4-backup | Take the full backup every target is restored from
+- name: 5-backup | Take the full backup every target is restored from
   dbsplit_backup:
     source: "{{ dbsplit_source_runtime }}"
     directory: /var/backups/yemma-dbsplit

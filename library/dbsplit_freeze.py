@@ -35,7 +35,7 @@ author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 3-stop | Freeze the monolith so nothing written after the backup can be lost
+- name: 4-stop | Freeze the monolith so nothing written after the backup can be lost
   dbsplit_freeze:
     source: "{{ dbsplit_endpoints.source.connection }}"
     state: frozen

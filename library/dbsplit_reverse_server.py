@@ -38,14 +38,14 @@ author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 5-provision | Let each new database's server publish the reverse stream
+- name: 3-provision | Let each new database's server publish the reverse stream
   dbsplit_reverse_server:
     server: "{{ dbsplit_endpoints.targets[item.key].connection }}"
     role: publisher
     streams: 1
     max_slot_wal_keep_size_mb: 1024
 
-- name: 3-stop | Give the monolith's server an apply worker per reverse stream
+- name: 4-stop | Give the monolith's server an apply worker per reverse stream
   dbsplit_reverse_server:
     server: "{{ dbsplit_endpoints.source.connection }}"
     role: subscriber

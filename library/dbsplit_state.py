@@ -77,7 +77,7 @@ EXAMPLES = r"""
     run_id: 20261125T101500Z-yemma-vps
     owner: "{{ lookup('yemma.dbsplit.controller') }}"
 
-- name: 4-backup | Record the backup for the phases that restore from it
+- name: 5-backup | Record the backup for the phases that restore from it
   dbsplit_state:
     state_dir: /var/backups/yemma-dbsplit
     operation: record

@@ -82,7 +82,7 @@ def main():
     print(f"source: {report['source_bytes'] / 1048576:.0f} MiB; backup {report['backup']['bytes'] / 1048576:.0f} MiB")
     print(f"tables: {len(tables)}; rows: {sum(t['rows'] for t in tables):,}")
     print(f"playbook wall time: {wall:.1f} s; write downtime: {report['completed']['downtime_seconds']} s")
-    phases = ["preflight", "plan", "stop", "backup", "provision", "transfer", "alembic", "verify", "cutover"]
+    phases = ["preflight", "plan", "provision", "stop", "backup", "transfer", "alembic", "verify", "cutover"]
     for phase in phases:
         print(f"  phase {phase:<10} {report['phase_seconds'].get(phase, '-'):>8} s")
     print("peak resident memory (MiB, summed over the processes of each kind):")

@@ -84,7 +84,7 @@ def release(state_dir, run_id):
 # {"sequence", "run_id", "at", "result"}}}. It is the one place a phase's result is kept for
 # the phases after it, in this run or a later one.
 
-PHASES = ("preflight", "plan", "stop", "backup", "provision", "transfer", "alembic", "verify", "cutover", "report")
+PHASES = ("preflight", "plan", "provision", "stop", "backup", "transfer", "alembic", "verify", "cutover", "report")
 # After the migration: finish.yml ends the way back (the reverse stream) and makes it final.
 FINISH = "finish"
 # What a phase's result is made from: the phase is done while each of these is done and
@@ -104,10 +104,10 @@ DEPENDS = {
 # Phases that bring the platform to a state and change nothing when it is already there:
 # they run on every pass until the cutover begins (the services could have been restarted,
 # a target stopped, meanwhile).
-ENSURED = ("preflight", "plan", "stop", "provision")
+ENSURED = ("preflight", "plan", "provision", "stop")
 # From the cutover on the services write to the targets: the phases that built them are
 # proven and never run again (a re-verify would trip over the services' own rows).
-BEFORE_CUTOVER = ("plan", "stop", "backup", "provision", "transfer", "alembic", "verify")
+BEFORE_CUTOVER = ("plan", "provision", "stop", "backup", "transfer", "alembic", "verify")
 # Phases that read the source: with a dump file as the source (Option A) the scratch server
 # serving it lives only as long as the run whose preflight started it.
 READ_SOURCE = ("plan", "stop", "backup", "verify")
