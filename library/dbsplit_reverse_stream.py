@@ -5,10 +5,11 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_reverse_stream
-short_description: The reverse stream of one target back to the monolith - set up, caught up, removed, or read
+short_description: The reverse streams of the targets back to the monolith - set up, caught up, removed, or read
 description:
-  - The target publishes its tables (publication C(dbsplit_reverse)) and the monolith's database
-    subscribes (O(name), C(copy_data = false), its slot created at once). Made before any service
+  - Every target in one task, side by side. Each target publishes its tables and the monolith's database
+    subscribes (a subscription named after the target, C(copy_data = false), its slot
+    created at once). Made before any service
     starts on the target, so every write the new services make flows back, and a rollback loses
     nothing. The frozen monolith takes it, since apply workers ignore C(default_transaction_read_only).
   - C(present) creates the publication and the subscription (idempotent). A published table
@@ -21,20 +22,13 @@ description:
   - C(info) only reads where the stream stands (lag, WAL held, what stops it) and the rows of
     the monolith that break a foreign key the split databases could not enforce (RV(orphans));
     read once every stream has caught up, that list is final.
+  - Fails when any target fails, naming each and why; the other targets' streams are done (RV(streams)).
   - Reports what it would change in check mode.
 options:
-  name:
-    description: Name of the subscription and of its slot (yemma.dbsplit.reverse_name).
-    type: str
-    required: true
   state:
     description: What to do with the stream.
     type: str
     choices: [present, applied, absent, info]
-    required: true
-  target_plan:
-    description: The plan's entry for this target (its tables, sequences, dropped foreign keys).
-    type: dict
     required: true
   full_identity:
     description: Tables (as the plan names them) that get C(REPLICA IDENTITY FULL) for want of a primary key.
@@ -54,71 +48,63 @@ options:
     default: false
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
-  - yemma.dbsplit.connection.TARGET_RUNTIME
+  - yemma.dbsplit.connection.TARGETS_RUNTIME
 author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 9-cutover | Start the reverse stream before any service writes to the target
+- name: 9-cutover | Start the reverse streams before any service writes to a target
   dbsplit_reverse_stream:
     source: "{{ dbsplit_endpoints.source.connection }}"
-    target: "{{ dbsplit_endpoints.targets[item.key].runtime }}"
-    name: "{{ item.key | yemma.dbsplit.reverse_name(item.database) }}"
-    target_plan: "{{ item }}"
+    targets: "{{ dbsplit_plan.targets | yemma.dbsplit.with_endpoints(dbsplit_endpoints.targets, 'runtime') }}"
     state: present
 """
 
 RETURN = r"""
-status:
-  description:
-    - "Where the stream stands: C({exists, enabled, applying, apply_errors, connected, lag_bytes, lag_seconds,
-      held_bytes, wal_status}); C(lag_seconds) is null while the monolith is not connected."
-  returned: always
-  type: dict
-problems:
-  description: Why the stream cannot carry writes back now, each with its fix (C(info)).
+streams:
+  description: Per target, in the order given, what its stream did and where it stands.
   returned: always
   type: list
-  elements: str
-waited_seconds:
-  description: With C(applied), how long the monolith took to catch up.
-  returned: when state is applied
-  type: float
-applied_lsn:
-  description: With C(applied), the target's WAL position the monolith has applied up to.
-  returned: when state is applied
-  type: str
-sequences:
-  description: With C(applied), the sequences set on the monolith, C({sequence, from, to}).
-  returned: when state is applied
-  type: list
   elements: dict
-large_objects:
-  description: With C(applied), the large objects created, rewritten or removed on the monolith, C({oid, action}).
-  returned: when state is applied
-  type: list
-  elements: dict
-orphans:
-  description:
-    - "With C(info), per foreign key of this target's tables that crossed databases C({table, constraint, references,
-      rows, examples}): rows the monolith now holds whose parent is gone."
-  returned: when state is info
-  type: list
-  elements: dict
+  contains:
+    key: {description: The target's key in the plan., type: str}
+    label: {description: The target's label in the plan., type: str}
+    name: {description: The subscription's (and its slot's) name., type: str}
+    changed: {description: Whether this target's stream changed (would, in check mode)., type: bool}
+    status:
+      description:
+        - "Where the stream stands: C({exists, enabled, applying, apply_errors, connected, lag_bytes, lag_seconds,
+          held_bytes, wal_status}); C(lag_seconds) is null while the monolith is not connected."
+      type: dict
+    problems: {description: Why the stream cannot carry writes back now, each with its fix (C(info))., type: list, elements: str}
+    waited_seconds: {description: With C(applied), how long the monolith took to catch up., type: float}
+    applied_lsn: {description: With C(applied), the target's WAL position the monolith has applied up to., type: str}
+    sequences:
+      description: With C(applied), the sequences set on the monolith, C({sequence, from, to}).
+      type: list
+      elements: dict
+    large_objects:
+      description: With C(applied), the large objects created, rewritten or removed on the monolith, C({oid, action}).
+      type: list
+      elements: dict
+    orphans:
+      description:
+        - "With C(info), per foreign key of this target's tables that crossed databases C({table, constraint, references,
+          rows, examples}): rows the monolith now holds whose parent is gone."
+      type: list
+      elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, reverse, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, reverse
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
-            target=dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS),
-            name=dict(type="str", required=True),
+            targets=pgconn.targets_option(pgconn.RUNTIME_OPTIONS),
             state=dict(type="str", required=True, choices=["present", "applied", "absent", "info"]),
-            target_plan=dict(type="dict", required=True),
             full_identity=dict(type="list", elements="str", default=[]),
             timeout=dict(type="int", default=300),
             copy_data=dict(type="bool", default=False),
@@ -127,33 +113,12 @@ def main():
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
-    name, state, plan = params["name"], params["state"], params["target_plan"]
-    tables = [table["name"] for table in plan["tables"]]
-    result = {"changed": False}
-    try:
-        with pgconn.connect(psycopg, params["source"]) as source, pgconn.connect(psycopg, params["target"]) as target:
-            if state == "present":
-                result["changed"] = reverse.start(source, target, params["target"], name, tables,
-                                                  params["full_identity"], module.check_mode, params["copy_data"])
-            elif state == "applied":
-                result["waited_seconds"], result["applied_lsn"] = (0.0, None) if module.check_mode else \
-                    reverse.wait_applied(source, target, name, params["timeout"])
-                result["sequences"] = reverse.carry_sequences(target, source, verify.planned_relations(plan)[2],
-                                                              module.check_mode)
-                result["large_objects"] = reverse.carry_large_objects(target, source, module.check_mode) \
-                    if plan.get("large_objects") else []
-                result["changed"] = bool(result["sequences"] or result["large_objects"])
-            elif state == "absent":
-                unsubscribed = reverse.unsubscribe(source, name, module.check_mode)
-                result["changed"] = reverse.unpublish(target, name, module.check_mode, unsubscribed) or unsubscribed
-            result["status"] = reverse.status(source, target, name)
-            result["problems"] = reverse.problems_of(name, result["status"]) if state == "info" else []
-            if state == "info":
-                result["orphans"] = reverse.orphans(source, plan["dropped_foreign_keys"])
-    except (psycopg.Error, reverse.ReverseError) as exc:
-        module.fail_json(msg=f"reverse stream {name} ({params['target']['db']} -> {params['source']['db']}), "
-                             f"{state}: {exc}")
-    module.exit_json(**result)
+    streams, errors = reverse.each_stream(psycopg, params["source"], params["targets"], params["state"], module.check_mode,
+                                          full_identity=params["full_identity"], timeout=params["timeout"],
+                                          copy_data=params["copy_data"])
+    if errors:
+        module.fail_json(msg=f"reverse stream(s), {params['state']}:\n- " + "\n- ".join(errors), streams=streams)
+    module.exit_json(changed=any(stream["changed"] for stream in streams), streams=streams)
 
 
 if __name__ == "__main__":

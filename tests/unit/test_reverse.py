@@ -37,13 +37,13 @@ def test_what_stops_a_stream_is_named_with_its_fix():
 
 def test_the_operator_reads_each_stream_in_one_line():
     item = {"label": "auth_db", "key": "pg/auth_db"}
-    running = {"item": item, "status": {"exists": True, "enabled": True, "applying": True, "lag_bytes": 120,
+    running = {**item, "status": {"exists": True, "enabled": True, "applying": True, "lag_bytes": 120,
                                         "lag_seconds": 0.4, "held_bytes": 4096, "wal_status": "reserved"}}
     assert filters.reverse_result_line(running, "yemma_db") == (
         "auth_db -> yemma_db: applying, lag 120 bytes, 0.4 s; slot holds 4096 bytes of WAL (reserved)")
-    away = {"item": item, "status": dict(running["status"], applying=False, lag_seconds=None)}
+    away = {**item, "status": dict(running["status"], applying=False, lag_seconds=None)}
     assert "not applying, lag 120 bytes, monolith not connected" in filters.reverse_result_line(away, "yemma_db")
-    assert filters.reverse_result_line({"item": item, "status": {"exists": False}}, "yemma_db") == (
+    assert filters.reverse_result_line({**item, "status": {"exists": False}}, "yemma_db") == (
         "auth_db -> yemma_db: no reverse stream")
 
 
@@ -51,9 +51,9 @@ def test_the_rollback_report_joins_each_wait_with_the_orphans_found_once_all_cau
     auth, candidate = {"label": "auth_db", "key": "pg/auth_db"}, {"label": "candidate_db", "key": "pg/candidate_db"}
     orphan = {"table": "public.profiles", "constraint": "fk", "references": "public.users", "rows": 1, "examples": ["x"]}
     figures = filters.reverse_figures(
-        [{"item": auth, "waited_seconds": 0.5, "applied_lsn": "0/1", "sequences": []},
-         {"item": candidate, "waited_seconds": 1.0, "applied_lsn": "0/2", "sequences": [{"sequence": "s"}]}],
-        [{"item": auth, "orphans": []}, {"item": candidate, "orphans": [orphan]}])
+        [{**auth, "waited_seconds": 0.5, "applied_lsn": "0/1", "sequences": []},
+         {**candidate, "waited_seconds": 1.0, "applied_lsn": "0/2", "sequences": [{"sequence": "s"}]}],
+        [{**auth, "orphans": []}, {**candidate, "orphans": [orphan]}])
     assert [(f["target"], f["orphans"]) for f in figures] == [("auth_db", []), ("candidate_db", [orphan])]
     assert reverse.orphan_lines([dict(orphan, rows=12)]) == [
         "public.profiles: 12 row(s) break fk (their parent in public.users is gone): x ..."]

@@ -148,8 +148,8 @@ def online_late(results, max_lag):
 
 def reverse_result_line(result, source_database):
     """One reverse stream's state, for the operator: lag, and the WAL its slot holds (from a
-    dbsplit_reverse_stream result of a loop over the plan's targets)."""
-    status, label = result["status"], result["item"]["label"]
+    dbsplit_reverse_stream's streams)."""
+    status, label = result["status"], result["label"]
     if not status.get("exists"):
         return f"{label} -> {source_database}: no reverse stream"
     seconds = status.get("lag_seconds")
@@ -163,10 +163,10 @@ def reverse_result_line(result, source_database):
 def reverse_figures(applied_results, caught_up_results):
     """Per target, what the rollback found on its reverse stream: the wait and the sequences
     (dbsplit_reverse_stream, applied), then the orphans once every stream caught up (info)."""
-    orphans = {r["item"]["key"]: r.get("orphans", []) for r in caught_up_results}
-    return [{"target": r["item"]["label"], "key": r["item"]["key"], "waited_seconds": r.get("waited_seconds"),
+    orphans = {r["key"]: r.get("orphans", []) for r in caught_up_results}
+    return [{"target": r["label"], "key": r["key"], "waited_seconds": r.get("waited_seconds"),
              "applied_lsn": r.get("applied_lsn"), "sequences": r.get("sequences", []),
-             "large_objects": r.get("large_objects", []), "orphans": orphans.get(r["item"]["key"], [])}
+             "large_objects": r.get("large_objects", []), "orphans": orphans.get(r["key"], [])}
             for r in applied_results]
 
 
@@ -262,7 +262,6 @@ class FilterModule:
             "containers": containers,
             "plan_lines": plan_lines,
             "target_key": plan.target_key,
-            "reverse_name": reverse.subscription_name,
             "online_name": online.stream_name,
             "online_late": online_late,
             "with_endpoints": with_endpoints,

@@ -21,7 +21,9 @@ What the facts of PostgreSQL 15 ask for (../shared/LOGICAL-REPLICATION.md):
 import hashlib
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
 from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_ident
 
 PUBLICATION = "dbsplit_reverse"
@@ -451,3 +453,46 @@ def orphans(conn, foreign_keys, shown=10):
 def orphan_lines(found):
     return [f"{o['table']}: {o['rows']} row(s) break {o['constraint']} (their parent in {o['references']} is gone): "
             + "; ".join(o["examples"]) + (" ..." if o["rows"] > len(o["examples"]) else "") for o in found]
+
+
+def stream_state(psycopg, source_params, spec, state, check_mode, full_identity=(), timeout=300, copy_data=False):
+    """Bring one target's reverse stream to ``state`` (present, applied, absent) or read it
+    (info); ``spec``: {plan, endpoint}. Return what was done and where the stream stands."""
+    plan, endpoint = spec["plan"], spec["endpoint"]
+    name = subscription_name(plan["key"], plan["database"])
+    tables = [table["name"] for table in plan["tables"]]
+    result = {"key": plan["key"], "label": plan["label"], "name": name, "changed": False, "problems": []}
+    with pgconn.connect(psycopg, source_params) as source, pgconn.connect(psycopg, endpoint) as target:
+        if state == "present":
+            result["changed"] = start(source, target, endpoint, name, tables, list(full_identity), check_mode, copy_data)
+        elif state == "applied":
+            result["waited_seconds"], result["applied_lsn"] = (0.0, None) if check_mode else \
+                wait_applied(source, target, name, timeout)
+            result["sequences"] = carry_sequences(target, source, verify.planned_relations(plan)[2], check_mode)
+            result["large_objects"] = carry_large_objects(target, source, check_mode) if plan.get("large_objects") else []
+            result["changed"] = bool(result["sequences"] or result["large_objects"])
+        elif state == "absent":
+            unsubscribed = unsubscribe(source, name, check_mode)
+            result["changed"] = unpublish(target, name, check_mode, unsubscribed) or unsubscribed
+        result["status"] = status(source, target, name)
+        if state == "info":
+            result["problems"] = problems_of(name, result["status"])
+            result["orphans"] = orphans(source, plan["dropped_foreign_keys"])
+    return result
+
+
+def each_stream(psycopg, source_params, targets, state, check_mode, **options):
+    """stream_state for every target at once (a catch-up waits on every target together).
+    Return (results of the targets that succeeded, errors naming each target that failed)."""
+    if not targets:
+        return [], []
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        futures = [(spec, pool.submit(stream_state, psycopg, source_params, spec, state, check_mode, **options))
+                   for spec in targets]
+    streams, errors = [], []
+    for spec, future in futures:
+        try:
+            streams.append(future.result())
+        except (psycopg.Error, ReverseError) as exc:
+            errors.append(f"{spec['endpoint']['db']} -> {source_params['db']}: {str(exc).strip()}")
+    return streams, errors
