@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark the migration at a given size: reseed the sandbox from nothing, migrate it,
 # print rows, MB, phase durations, downtime and peak memory per process kind.
-#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online]   (default 1000; generating 1 GB takes about a minute)
+#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline]   (default 1000; generating 1 GB takes about a minute)
 # --rollback: then writes through the new services, stops the monolith for a while, and rolls
 # back (scripts/bench_rollback.py: reverse-stream lag, WAL held, rollback time and downtime).
 # --paths: instead, install.yml from nothing, reset.yml from the backup and rollback.yml with the
@@ -9,6 +9,9 @@
 # --online: instead, online mode under a load of reads and writes through the old services: the
 # copy's throughput and lag, the failed requests, the cutover's downtime against the services'
 # own stop and start (scripts/bench_online.py).
+# --offline: instead, the runbook's Options A and B by hand, the raw COPY limit and this tool's
+# offline migration on the same data, with the ratios of the offline-speed goals
+# (scripts/bench_offline.py).
 # It tears the current sandbox down first.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -18,13 +21,15 @@ SIZE_MB=1000
 ROLLBACK=false
 PATHS=false
 ONLINE=false
+OFFLINE=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --size-mb) SIZE_MB="${2:?--size-mb needs a number}"; shift 2 ;;
         --rollback) ROLLBACK=true; shift ;;
         --paths) PATHS=true; shift ;;
         --online) ONLINE=true; shift ;;
-        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online]" ;;
+        --offline) OFFLINE=true; shift ;;
+        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline]" ;;
     esac
 done
 bash scripts/bootstrap.sh
@@ -37,6 +42,9 @@ bash sandbox/sandbox.sh down
 bash sandbox/sandbox.sh up --size-mb "$SIZE_MB"
 if [ "$ONLINE" = true ]; then
     exec "$REPO_ROOT/.venv/bin/python" scripts/bench_online.py
+fi
+if [ "$OFFLINE" = true ]; then
+    exec "$REPO_ROOT/.venv/bin/python" scripts/bench_offline.py
 fi
 "$REPO_ROOT/.venv/bin/python" scripts/bench.py
 if [ "$ROLLBACK" = true ]; then
