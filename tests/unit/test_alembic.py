@@ -11,7 +11,8 @@ COMPOSE = {"project_dir": "/srv/yemma", "project_name": "yemma", "file": "docker
 def test_a_one_off_container_of_the_service_runs_alembic_with_its_args_and_env():
     argv = alembic.compose_run_argv(COMPOSE, "candidate", {"args": ["-c", "/app/alembic.ini"], "env": {"PYTHONPATH": ""}},
                                     ["stamp", "head"])
-    assert argv[:8] == ["docker", "compose", "--project-directory", "/srv/yemma", "-p", "yemma", "-f", "docker-compose.yml"]
+    assert argv[:8] == ["docker", "compose", "--project-directory", "/srv/yemma", "-p", "yemma", "-f",
+                        "/srv/yemma/docker-compose.yml"]
     assert argv[argv.index("run"):] == ["run", "--rm", "--no-deps", "--no-TTY", "--env", "PYTHONPATH=", "--",
                                         "candidate", "alembic", "-c", "/app/alembic.ini", "stamp", "head"]
 

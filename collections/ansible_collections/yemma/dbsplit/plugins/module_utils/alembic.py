@@ -7,6 +7,7 @@ back. A one-off container costs 2-3 s, so the services run side by side: the pha
 long as its slowest service, not the sum of all (it is in the write downtime).
 """
 
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,7 +22,8 @@ def compose_run_argv(compose, service, alembic, command):
     """``docker compose run`` argv of ``alembic <args> <command>`` in a one-off container of
     ``service``; the project's .env (the passwords) is read by compose, never passed here."""
     argv = ["docker", "compose", "--project-directory", compose["project_dir"], "-p", compose["project_name"],
-            "-f", compose["file"], "--progress", "quiet", "run", "--rm", "--no-deps", "--no-TTY"]
+            "-f", os.path.join(compose["project_dir"], compose["file"]), "--progress", "quiet",
+            "run", "--rm", "--no-deps", "--no-TTY"]
     for name, value in sorted(alembic["env"].items()):
         argv += ["--env", f"{name}={value}"]
     return argv + ["--", service, "alembic", *alembic["args"], *command]
@@ -32,8 +34,8 @@ def run_alembic(compose, service, alembic, command, timeout):
     argv = compose_run_argv(compose, service, alembic, command)
     shown = " ".join(["alembic", *alembic["args"], *command])
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                                check=False)
+        result = subprocess.run(argv, cwd=compose["project_dir"], capture_output=True, text=True, timeout=timeout,
+                                stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
         raise AlembicError(f"{service}: `{shown}` did not end within {timeout} s "
                            f"(docker ps: its one-off container may still run)") from None
