@@ -23,6 +23,15 @@ options:
     description: pg_dump compression level, 0 (none) to 9; 1 is fast and already shrinks text well.
     type: int
     default: 1
+  keep_files:
+    description:
+      - Files of the platform (its compose files and C(.env)) copied into I(keep_directory) as they are now, for
+        rollback.yml (0600, directory 0700). A copy made by an earlier run is never overwritten, so the originals stay.
+    type: list
+    elements: path
+  keep_directory:
+    description: Where I(keep_files) are kept. Required with I(keep_files).
+    type: path
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE_RUNTIME
 author: yemma-dbsplit team
@@ -44,6 +53,11 @@ database_bytes:
   description: Size of the source database (pg_database_size).
   returned: always
   type: int
+kept:
+  description: The I(keep_files) copied now (those an earlier run kept are left as they are).
+  returned: when a backup was taken
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -56,7 +70,10 @@ def main():
             source=dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS),
             directory=dict(type="path", required=True),
             compress_level=dict(type="int", default=1),
+            keep_files=dict(type="list", elements="path"),
+            keep_directory=dict(type="path"),
         ),
+        required_by={"keep_files": "keep_directory"},
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
@@ -71,9 +88,10 @@ def main():
         pgtools.check_client_version(source["tools_image"], "pg_dump", version)
         manifest = backup.take(pgconn.tools_runtime(source), source["login_password"], source["db"],
                                module.params["directory"], module.params["compress_level"], version)
+        kept = backup.keep_originals(module.params["keep_files"] or [], module.params["keep_directory"])
     except (psycopg.Error, pgtools.ToolError, OSError) as exc:
         module.fail_json(msg=f"backup of {source['db']} failed: {exc}")
-    module.exit_json(changed=True, manifest=manifest, database_bytes=size)
+    module.exit_json(changed=True, manifest=manifest, database_bytes=size, kept=kept)
 
 
 if __name__ == "__main__":

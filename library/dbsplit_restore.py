@@ -5,8 +5,10 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_restore
-short_description: Restore one target database's share of the full backup, in parallel
+short_description: Restore every target database's share of the full backup, side by side
 description:
+  - Every target in one task, each restored in its own C(pg_restore --jobs) at the same time as the others; the archive
+    is checked against its recorded checksum once, for all.
   - Selects from the backup's table of contents exactly the planned tables, their data and
     every object they need (see M(dbsplit_plan)), without the foreign keys that cross
     databases (and the source's large objects, if the plan gives them to this target), and
@@ -15,14 +17,11 @@ description:
   - The target must be empty, or hold what an earlier run of this tool restored from the
     same plan. A target restored from the same plan and backup is kept (no change); one
     left half-restored by a killed run, or restored from an older backup, is emptied and
-    restored again, never appended to. Anything else is refused.
+    restored again, never appended to. Anything else is refused, and every target is judged before any is
+    touched, so a refusal changes nothing.
   - Sequences continue after the copied ids (their values are in the backup).
-  - In check mode, reports what it would do with the target.
+  - In check mode, reports what it would do with each target.
 options:
-  target_plan:
-    description: This target's entry of the plan's C(targets).
-    type: dict
-    required: true
   plan_hash:
     description: The plan's C(hash), recorded in the target to recognise it on a later run.
     type: str
@@ -32,7 +31,7 @@ options:
     type: dict
     required: true
   jobs:
-    description: Parallel pg_restore jobs for this target.
+    description: Parallel pg_restore jobs for each target.
     type: int
     default: 2
   work_dir:
@@ -46,48 +45,41 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
-  - yemma.dbsplit.connection.TARGET_RUNTIME
+  - yemma.dbsplit.connection.TARGETS_RUNTIME
 author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 6-transfer | Restore auth_db's share of the backup
+- name: 6-transfer | Restore every target's share of the backup
   dbsplit_restore:
-    target: "{{ dbsplit_targets_runtime['auth_db'] }}"
-    target_plan: "{{ plan.targets[0] }}"
+    targets: "{{ plan.targets | yemma.dbsplit.with_endpoints(dbsplit_endpoints.targets, 'runtime') }}"
     plan_hash: "{{ plan.hash }}"
     manifest: "{{ backup.manifest }}"
     work_dir: /var/backups/yemma-dbsplit/lists
 """
 
 RETURN = r"""
-action:
-  description: What was done, C(restore) (empty target), C(rebuild) (emptied first) or C(keep).
+restores:
+  description: Per target key, what was done with it.
   returned: always
-  type: str
-entries:
-  description: Number of TOC entries restored.
-  returned: when restored
-  type: int
-seconds:
-  description: Duration of pg_restore.
-  returned: when restored
-  type: float
-maintenance_work_mem_mb:
-  description: Memory per index build given to the restore's sessions, sized to the target container's limit.
-  returned: when restored
-  type: int
+  type: dict
+  contains:
+    label: {description: The target's label., type: str}
+    action: {description: "What was done (would be, in check mode): C(restore) (empty target), C(rebuild) (emptied first) or C(keep).", type: str}
+    target_state: {description: "What the target held before: its marker's state, plan and backup.", type: dict}
+    entries: {description: Number of TOC entries restored (when restored)., type: int}
+    seconds: {description: Duration of pg_restore (when restored)., type: float}
+    maintenance_work_mem_mb: {description: Memory per index build given to the restore's sessions, sized to the container's limit., type: int}
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, pgtools, restore, target, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, pgtools, restore, toc
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            target=dict(type="dict", required=True, options=pgconn.RUNTIME_OPTIONS),
-            target_plan=dict(type="dict", required=True),
+            targets=pgconn.targets_option(pgconn.RUNTIME_OPTIONS),
             plan_hash=dict(type="str", required=True),
             manifest=dict(type="dict", required=True),
             jobs=dict(type="int", default=2),
@@ -98,27 +90,14 @@ def main():
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
-    database = params["target_plan"]["label"]
     try:
-        if not module.check_mode:
-            pgtools.remove_stale(restore.container_name(params["target"]["tool_name"], params["target_plan"]))
-        with pgconn.connect(psycopg, params["target"]) as conn:
-            info = target.inspect(conn, params["target"]["tool_name"])
-            action, why = target.verdict(info, params["plan_hash"], params["manifest"]["id"])
-            if action == "refuse":
-                module.fail_json(msg=f"target {database} {why}", target_state=info)
-            if action == "keep" or module.check_mode:
-                module.exit_json(changed=action != "keep", action=action, target_state=info)
-            version = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
-            pgtools.check_client_version(params["target"]["tools_image"], "pg_restore", version)
-            figures = restore.restore(conn, pgconn.tools_runtime(params["target"]),
-                                      params["target"]["login_password"], params["target_plan"],
-                                      params["manifest"], params["plan_hash"], action == "rebuild",
-                                      params["jobs"], params["work_dir"], params["target"]["memory_limit"],
-                                      params["without_rows"])
-    except (psycopg.Error, pgtools.ToolError, toc.TocError, OSError, ValueError) as exc:
-        module.fail_json(msg=f"restore of {database} failed (a run again rebuilds it from empty): {exc}")
-    module.exit_json(changed=True, action=action, **figures)
+        restores = restore.restore_all(psycopg, params["targets"], params["manifest"], params["plan_hash"], params["jobs"],
+                                       params["work_dir"], params["without_rows"], module.check_mode)
+    except restore.Refused as exc:
+        module.fail_json(msg=f"{exc}\nNo target was changed.")
+    except (restore.RestoreFailed, psycopg.Error, pgtools.ToolError, toc.TocError, OSError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=any(figures["action"] != "keep" for figures in restores.values()), restores=restores)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,16 @@ def test_a_missing_archive_names_the_phase_to_run_again(tmp_path):
     (tmp_path / "yemma_db.dump").unlink()
     with pytest.raises(pgtools.ToolError, match="missing: run the backup phase again"):
         backup.check_archive(manifest)
+
+
+def test_the_originals_are_kept_private_and_never_overwritten(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("DB_PASSWORD=first\n")
+    kept = tmp_path / "state" / "rollback"
+    assert backup.keep_originals([str(env)], str(kept)) == [str(env)]
+    assert (kept / ".env").read_text() == "DB_PASSWORD=first\n"
+    assert oct((kept / ".env").stat().st_mode & 0o777) == "0o600" and oct(kept.stat().st_mode & 0o777) == "0o700"
+    # A later run, after the file changed (the cutover's edits, an operator): the original stays.
+    env.write_text("DB_PASSWORD=second\n")
+    assert backup.keep_originals([str(env)], str(kept)) == []
+    assert (kept / ".env").read_text() == "DB_PASSWORD=first\n"

@@ -25,8 +25,8 @@ def test_report_keeps_the_proof_of_the_run_that_verified():
 def test_report_without_proof_lists_targets_with_no_rows():
     target = {"key": "yemma-postgres-pay/pay_db", "label": "pay_db", "database": "pay_db", "services": ["payment"],
               "dropped_foreign_keys": [], "tables": []}
-    restored = filters.restore_figures([{"item": {"item": target}, "action": "restore", "seconds": 1.5, "entries": 40,
-                                         "maintenance_work_mem_mb": 64}])
+    restored = {target["key"]: {"label": "pay_db", "action": "restore", "seconds": 1.5, "entries": 40,
+                                "maintenance_work_mem_mb": 64}}
     assert filters.restore_lines(restored) == ["pay_db: restore, 1.5 s, maintenance_work_mem 64 MB"]
     (report,) = filters.report_targets([target], {}, restored)
     assert (report["rows"], report["restore_action"], report["restore_seconds"]) == (0, "restore", 1.5)

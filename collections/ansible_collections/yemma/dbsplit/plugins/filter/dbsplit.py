@@ -178,7 +178,7 @@ def table_line(figures):
 
 def report_targets(targets, verified, restored):
     """Per target: its verified tables (with their service), restore action and totals.
-    ``verified``: {target key: tables}, as dbsplit_verify returned it; ``restored``: what restore_figures()
+    ``verified``: {target key: tables}, as dbsplit_verify returned it; ``restored``: {target key: figures}, as dbsplit_restore returned it
     returned; both as recorded by the run that did it."""
     report = []
     for target in targets:
@@ -201,14 +201,6 @@ def report_targets(targets, verified, restored):
             "dropped_foreign_keys": target["dropped_foreign_keys"],
         })
     return report
-
-
-def restore_figures(restore_results):
-    """{target key: {label, action, seconds, maintenance_work_mem_mb}} from the transfer's
-    finished async restores (what the transfer records)."""
-    keys = ("action", "seconds", "maintenance_work_mem_mb")
-    return {r["item"]["item"]["key"]: dict({k: r[k] for k in keys if k in r}, label=r["item"]["item"]["label"])
-            for r in restore_results if "item" in r}
 
 
 def restore_lines(restored):
@@ -272,7 +264,6 @@ class FilterModule:
             "object_fate_lines": object_fate_lines,
             "table_line": table_line,
             "report_targets": report_targets,
-            "restore_figures": restore_figures,
             "restore_lines": restore_lines,
             "proof_gaps": proof_gaps,
             "large_object_targets": large_object_targets,

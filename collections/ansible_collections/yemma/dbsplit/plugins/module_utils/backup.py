@@ -29,6 +29,27 @@ def write_private(path, text):
         stream.write(text)
 
 
+def keep_originals(files, directory):
+    """Copy ``files`` into ``directory`` (0700) as private copies (0600), unless a copy is there
+    already (an earlier run kept the originals: never overwritten). Return the files copied."""
+    copied = []
+    if files:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    for path in files:
+        kept = os.path.join(directory, os.path.basename(path))
+        if os.path.exists(kept):
+            continue
+        with open(path, "rb") as source:
+            content = source.read()
+        with open(os.open(kept + ".partial", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.rename(kept + ".partial", kept)
+        copied.append(path)
+    return copied
+
+
 def paths(directory, database):
     archive = os.path.join(directory, f"{database}.dump")
     return archive, archive + ".partial", os.path.join(directory, f"{database}.manifest.json")

@@ -1,10 +1,19 @@
-"""Restore one target database's selection from the full backup."""
+"""Restore each target database's selection from the full backup, every target at once."""
 
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, pgtools, target, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils import backup, pgconn, pgtools, target, toc
+
+
+class Refused(RuntimeError):
+    """A target this tool must not restore into; nothing was changed."""
+
+
+class RestoreFailed(RuntimeError):
+    """One or more restores failed; the message names each."""
 
 
 MIB = 1 << 20
@@ -41,14 +50,62 @@ def maintenance_work_mem(memory_limit, shared_buffers, jobs):
     return min(per_job, 1024)
 
 
-def restore(conn, runtime, password, target_plan, manifest, plan_hash, rebuild, jobs, work_dir, memory_limit,
-            without_rows=False):
-    """Select the target's TOC entries, then pg_restore them in parallel; return figures.
-    ``without_rows``: the tables' rows are left out (online mode: its copy brings them)."""
-    shared_buffers = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))").fetchone()[0]
-    work_mem_mb = maintenance_work_mem(memory_limit, shared_buffers, jobs)
+def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_rows, check_mode):
+    """Restore every target ([{plan, endpoint}], endpoints with their tools runtime) from the
+    backup, side by side; return {target key: figures, with the action taken}. Every target is
+    judged first (target.verdict): one that must be refused fails the whole task before any
+    change. A target already restored from this plan and backup is kept. The archive is checked
+    against its recorded checksum once, for all. Raise ``Refused``, or ``RestoreFailed`` naming
+    every target whose restore failed (the others are restored)."""
+    judged, refused = {}, []
+    for spec in targets:
+        plan, endpoint = spec["plan"], spec["endpoint"]
+        if not check_mode:
+            # A run killed mid-way leaves its tool container writing into the target: stop it first.
+            pgtools.remove_stale(container_name(endpoint["tool_name"], plan))
+        with pgconn.connect(psycopg, endpoint) as conn:
+            info = target.inspect(conn, endpoint["tool_name"])
+        action, why = target.verdict(info, plan_hash, manifest["id"])
+        judged[plan["key"]] = {"label": plan["label"], "action": action, "target_state": info}
+        if action == "refuse":
+            refused.append(f"target {plan['label']} {why}")
+    if refused:
+        raise Refused("\n".join(refused))
+    due = [spec for spec in targets if judged[spec["plan"]["key"]]["action"] != "keep"]
+    if check_mode or not due:
+        return judged
     backup.check_archive(manifest)
     _database, toc_entries = toc.read_toc(manifest["archive"])
+
+    def one(spec):
+        plan, endpoint = spec["plan"], spec["endpoint"]
+        with pgconn.connect(psycopg, endpoint) as conn:
+            version = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
+            pgtools.check_client_version(endpoint["tools_image"], "pg_restore", version)
+            return restore(conn, pgconn.tools_runtime(endpoint), endpoint["login_password"], plan, manifest, toc_entries,
+                           plan_hash, judged[plan["key"]]["action"] == "rebuild", jobs, work_dir, endpoint["memory_limit"],
+                           without_rows)
+
+    with ThreadPoolExecutor(max_workers=len(due)) as pool:
+        futures = [(spec, pool.submit(one, spec)) for spec in due]
+    failed = []
+    for spec, future in futures:
+        try:
+            judged[spec["plan"]["key"]].update(future.result())
+        except (psycopg.Error, pgtools.ToolError, toc.TocError, OSError, ValueError) as exc:
+            failed.append(f"{spec['plan']['label']}: {str(exc).strip()}")
+    if failed:
+        raise RestoreFailed("\n- ".join(["restore failed (a run again rebuilds each from empty):"] + failed))
+    return judged
+
+
+def restore(conn, runtime, password, target_plan, manifest, toc_entries, plan_hash, rebuild, jobs, work_dir, memory_limit,
+            without_rows=False):
+    """Select the target's entries of the (checked) archive's TOC, then pg_restore them in
+    parallel; return figures. ``without_rows``: the tables' rows are left out (online mode:
+    its copy brings them)."""
+    shared_buffers = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))").fetchone()[0]
+    work_mem_mb = maintenance_work_mem(memory_limit, shared_buffers, jobs)
     selected, entries = toc.filter_entries(toc_entries, target_plan["objects"], target_plan.get("large_objects"))
     if without_rows:
         tables = {o["oid"] for o in target_plan["objects"].values() if o["class"] == "pg_class" and o["kind"] == "r"}
