@@ -32,6 +32,18 @@ options:
     description: Seconds each Alembic command may take.
     type: int
     default: 300
+  heads:
+    description:
+      - Each service's head as resolved earlier in the run (with I(resolve_only), before the services stopped), by
+        service name. C(alembic heads) is not run again for them; the others are asked.
+    type: dict
+    default: {}
+  resolve_only:
+    description:
+      - Only ask each service its head (C(alembic heads) reads the service's scripts, no database) and return them;
+        nothing is read from or written to the databases, and the endpoints are not used.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - yemma.dbsplit.connection.ALEMBIC_SERVICES
 author: yemma-dbsplit team
@@ -47,10 +59,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+heads:
+  description: Each service's head, by service name.
+  returned: always
+  type: dict
+  sample: {candidate: 7f2e8a4c6b31}
 services:
   description: Per service, its head, what its version table held before (null when the table did not exist) and
     whether it was stamped (would be, in check mode).
-  returned: always
+  returned: unless resolve_only
   type: list
   elements: dict
   sample: [{service: candidate, head: 7f2e8a4c6b31, before: null, stamped: true}]
@@ -76,6 +93,8 @@ def main():
             project_name=dict(type="str", required=True),
             compose_file=dict(type="str", required=True),
             timeout=dict(type="int", default=300),
+            heads=dict(type="dict", default={}),
+            resolve_only=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -83,10 +102,15 @@ def main():
     params = module.params
     compose = {"project_dir": params["project_dir"], "project_name": params["project_name"], "file": params["compose_file"]}
     try:
-        results = alembic.stamp_all(psycopg, compose, params["services"], module.check_mode, params["timeout"])
+        if params["resolve_only"]:
+            results = alembic.resolve_all(compose, params["services"], params["timeout"])
+            module.exit_json(changed=False, heads={r["service"]: r["head"] for r in results})
+        results = alembic.stamp_all(psycopg, compose, params["services"], module.check_mode, params["timeout"],
+                                    params["heads"])
     except alembic.AlembicError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=any(result["stamped"] for result in results), services=results)
+    module.exit_json(changed=any(result["stamped"] for result in results), services=results,
+                     heads={r["service"]: r["head"] for r in results})
 
 
 if __name__ == "__main__":

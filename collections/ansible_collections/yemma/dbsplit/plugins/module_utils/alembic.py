@@ -54,11 +54,16 @@ def single_head(output, service):
     return heads[0]
 
 
-def stamp_service(psycopg, compose, spec, check_mode, timeout):
-    """Resolve the service's head and stamp it unless its version table holds exactly that;
-    return {service, head, before, stamped} (``stamped``: it was, or would be in check mode)."""
+def resolve_head(compose, spec, timeout):
+    return single_head(run_alembic(compose, spec["name"], spec["alembic"], ["heads"], timeout), spec["name"])
+
+
+def stamp_service(psycopg, compose, spec, check_mode, timeout, head=None):
+    """Resolve the service's head (unless given: resolved earlier in the run) and stamp it
+    unless its version table holds exactly that; return {service, head, before, stamped}
+    (``stamped``: it was, or would be in check mode)."""
     service, alembic = spec["name"], spec["alembic"]
-    head = single_head(run_alembic(compose, service, alembic, ["heads"], timeout), service)
+    head = head or resolve_head(compose, spec, timeout)
     with pgconn.connect(psycopg, spec["endpoint"]) as conn:
         before = schema.alembic_versions(conn, alembic["version_table"])
     result = {"service": service, "head": head, "before": before, "stamped": before != [head]}
@@ -73,18 +78,31 @@ def stamp_service(psycopg, compose, spec, check_mode, timeout):
     return result
 
 
-def stamp_all(psycopg, compose, services, check_mode, timeout):
+def stamp_all(psycopg, compose, services, check_mode, timeout, heads=None):
     """Stamp every service at once; return their results, or raise naming every service that
-    failed (the others are stamped and proven)."""
+    failed (the others are stamped and proven). ``heads``: {service: revision} resolved earlier
+    in the run, not asked again."""
+    heads = heads or {}
+    return each_service(services, lambda spec: stamp_service(psycopg, compose, spec, check_mode, timeout,
+                                                             heads.get(spec["name"])), (AlembicError, psycopg.Error))
+
+
+def resolve_all(compose, services, timeout):
+    """Every service's head at once ({service, head}); reads the services' scripts only."""
+    return each_service(services, lambda spec: {"service": spec["name"], "head": resolve_head(compose, spec, timeout)},
+                        (AlembicError,))
+
+
+def each_service(services, work, errors_caught):
     if not services:
         return []
     with ThreadPoolExecutor(max_workers=len(services)) as pool:
-        futures = [pool.submit(stamp_service, psycopg, compose, spec, check_mode, timeout) for spec in services]
+        futures = [pool.submit(work, spec) for spec in services]
     results, errors = [], []
     for future in futures:
         try:
             results.append(future.result())
-        except (AlembicError, psycopg.Error) as exc:
+        except errors_caught as exc:
             errors.append(str(exc).strip())
     if errors:
         raise AlembicError("\n- ".join(["Alembic failed:"] + errors))

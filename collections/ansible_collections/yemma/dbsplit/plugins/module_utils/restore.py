@@ -57,7 +57,7 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_r
     change. A target already restored from this plan and backup is kept. The archive is checked
     against its recorded checksum once, for all. Raise ``Refused``, or ``RestoreFailed`` naming
     every target whose restore failed (the others are restored)."""
-    judged, refused = {}, []
+    judged, refused, versions = {}, [], {}
     for spec in targets:
         plan, endpoint = spec["plan"], spec["endpoint"]
         if not check_mode:
@@ -65,6 +65,7 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_r
             pgtools.remove_stale(container_name(endpoint["tool_name"], plan))
         with pgconn.connect(psycopg, endpoint) as conn:
             info = target.inspect(conn, endpoint["tool_name"])
+            versions[plan["key"]] = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
         action, why = target.verdict(info, plan_hash, manifest["id"])
         judged[plan["key"]] = {"label": plan["label"], "action": action, "target_state": info}
         if action == "refuse":
@@ -74,14 +75,15 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_r
     due = [spec for spec in targets if judged[spec["plan"]["key"]]["action"] != "keep"]
     if check_mode or not due:
         return judged
+    # A client older than its server is refused; the targets share an image, checked once.
+    for image, version in {(spec["endpoint"]["tools_image"], versions[spec["plan"]["key"]]) for spec in due}:
+        pgtools.check_client_version(image, "pg_restore", version)
     backup.check_archive(manifest)
     _database, toc_entries = toc.read_toc(manifest["archive"])
 
     def one(spec):
         plan, endpoint = spec["plan"], spec["endpoint"]
         with pgconn.connect(psycopg, endpoint) as conn:
-            version = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
-            pgtools.check_client_version(endpoint["tools_image"], "pg_restore", version)
             return restore(conn, pgconn.tools_runtime(endpoint), endpoint["login_password"], plan, manifest, toc_entries,
                            plan_hash, judged[plan["key"]]["action"] == "rebuild", jobs, work_dir, endpoint["memory_limit"],
                            without_rows)
