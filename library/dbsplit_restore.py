@@ -44,6 +44,10 @@ options:
         services serve). Their definitions, indexes, constraints and what they need are restored.
     type: bool
     default: false
+  timeout:
+    description: Seconds each target's pg_restore may take; then it is stopped and the task fails.
+    type: int
+    default: 7200
 extends_documentation_fragment:
   - yemma.dbsplit.connection.TARGETS_RUNTIME
 author: yemma-dbsplit team
@@ -85,6 +89,7 @@ def main():
             jobs=dict(type="int", default=2),
             work_dir=dict(type="path", required=True),
             without_rows=dict(type="bool", default=False),
+            timeout=dict(type="int", default=7200),
         ),
         supports_check_mode=True,
     )
@@ -92,7 +97,7 @@ def main():
     params = module.params
     try:
         restores = restore.restore_all(psycopg, params["targets"], params["manifest"], params["plan_hash"], params["jobs"],
-                                       params["work_dir"], params["without_rows"], module.check_mode)
+                                       params["work_dir"], params["without_rows"], module.check_mode, params["timeout"])
     except restore.Refused as exc:
         module.fail_json(msg=f"{exc}\nNo target was changed.")
     except (restore.RestoreFailed, psycopg.Error, pgtools.ToolError, toc.TocError, OSError, ValueError) as exc:

@@ -14,9 +14,9 @@ class ToolError(RuntimeError):
     pass
 
 
-def run_command(argv, env=None, check=True):
+def run_command(argv, env=None, check=True, timeout=None):
     """Run a command (docker, here); with ``check``, fail with its stderr on a non-zero exit."""
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=timeout)
     if check and result.returncode != 0:
         raise ToolError(f"{' '.join(argv[:6])}... exited {result.returncode}: {result.stderr.strip()[-2000:]}")
     return result
@@ -46,13 +46,18 @@ def tool_argv(runtime, tool, args, name, mounts=(), settings=None):
     return argv
 
 
-def run_tool(runtime, password, tool, args, name, mounts=(), settings=None):
+def run_tool(runtime, password, tool, args, name, mounts=(), settings=None, timeout=None):
     """Run a tool to completion; return its stdout. Raise ToolError on any failure.
 
-    ``settings``: server settings for the tool's sessions (PGOPTIONS), e.g. work memory."""
+    ``settings``: server settings for the tool's sessions (PGOPTIONS), e.g. work memory.
+    ``timeout``: seconds it may take; then its container is removed and ToolError raised."""
     env = {"PGPASSWORD": password}
     remove_stale(name)
-    result = run_command(tool_argv(runtime, tool, args, name, mounts, settings), env=env)
+    try:
+        result = run_command(tool_argv(runtime, tool, args, name, mounts, settings), env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        remove_stale(name)
+        raise ToolError(f"{tool} did not end within {timeout} s: stopped") from None
     errors = [line for line in result.stderr.splitlines() if re.search(r"\b(error|FATAL)\b", line)]
     if errors:
         # pg_restore without --exit-on-error would still exit 0 on some failures: never trust rc alone.

@@ -50,13 +50,14 @@ def maintenance_work_mem(memory_limit, shared_buffers, jobs):
     return min(per_job, 1024)
 
 
-def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_rows, check_mode):
+def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_rows, check_mode, timeout=None):
     """Restore every target ([{plan, endpoint}], endpoints with their tools runtime) from the
     backup, side by side; return {target key: figures, with the action taken}. Every target is
     judged first (target.verdict): one that must be refused fails the whole task before any
     change. A target already restored from this plan and backup is kept. The archive is checked
     against its recorded checksum once, for all. Raise ``Refused``, or ``RestoreFailed`` naming
-    every target whose restore failed (the others are restored)."""
+    every target whose restore failed (the others are restored). ``timeout``: seconds each
+    pg_restore may take."""
     judged, refused, versions = {}, [], {}
     for spec in targets:
         plan, endpoint = spec["plan"], spec["endpoint"]
@@ -86,7 +87,7 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_r
         with pgconn.connect(psycopg, endpoint) as conn:
             return restore(conn, pgconn.tools_runtime(endpoint), endpoint["login_password"], plan, manifest, toc_entries,
                            plan_hash, judged[plan["key"]]["action"] == "rebuild", jobs, work_dir, endpoint["memory_limit"],
-                           without_rows)
+                           without_rows, timeout)
 
     with ThreadPoolExecutor(max_workers=len(due)) as pool:
         futures = [(spec, pool.submit(one, spec)) for spec in due]
@@ -102,7 +103,7 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_r
 
 
 def restore(conn, runtime, password, target_plan, manifest, toc_entries, plan_hash, rebuild, jobs, work_dir, memory_limit,
-            without_rows=False):
+            without_rows=False, timeout=None):
     """Select the target's entries of the (checked) archive's TOC, then pg_restore them in
     parallel; return figures. ``without_rows``: the tables' rows are left out (online mode:
     its copy brings them)."""
@@ -114,13 +115,14 @@ def restore(conn, runtime, password, target_plan, manifest, toc_entries, plan_ha
         selected, entries = toc.without_rows_of(selected, toc_entries, tables)
     started = time.monotonic()
     restore_listed(conn, runtime, password, manifest, selected, f"{file_name(target_plan)}.list", plan_hash, rebuild, jobs,
-                   work_dir, container_name(runtime["tool"], target_plan), {"maintenance_work_mem": f"{work_mem_mb}MB"})
+                   work_dir, container_name(runtime["tool"], target_plan), {"maintenance_work_mem": f"{work_mem_mb}MB"},
+                   timeout)
     seconds = time.monotonic() - started
     return {"entries": entries, "seconds": round(seconds, 2), "maintenance_work_mem_mb": work_mem_mb}
 
 
 def restore_listed(conn, runtime, password, manifest, listing, list_name, plan_hash, rebuild, jobs, work_dir, container,
-                   settings=None):
+                   settings=None, timeout=None):
     """pg_restore the ``listing`` (a ``pg_restore -L`` list) of the checked archive into the
     connected database, in parallel, stopping at the first error; the database's marker says
     ``restoring`` meanwhile (a killed run starts again from empty: ``rebuild``) and ``restored`` after."""
@@ -135,5 +137,6 @@ def restore_listed(conn, runtime, password, manifest, listing, list_name, plan_h
         ["--dbname", conn.info.dbname, "--use-list", f"/work/{list_name}", "--jobs", str(jobs),
          # Objects belong to the service's own role; roles granted in the monolith may not exist here.
          "--no-owner", "--no-privileges", "--exit-on-error", f"/backup/{archive}"],
-        name=container, mounts=[(backup_dir, "/backup", "ro"), (work_dir, "/work", "ro")], settings=settings)
+        name=container, mounts=[(backup_dir, "/backup", "ro"), (work_dir, "/work", "ro")], settings=settings,
+        timeout=timeout)
     target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restored")
