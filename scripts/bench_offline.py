@@ -37,8 +37,8 @@ for _name, _spec in sorted(SERVICES.items()):
 TABLES = [t for ts in MAP.values() for t in ts]
 
 
-def compose(compose_file, *args, timeout=900):
-    return run([*PROJECT, "-f", os.path.join(PROJECT_DIR, compose_file), *args], timeout=timeout)
+def compose(compose_file, *args, timeout=900, check=True):
+    return run([*PROJECT, "-f", os.path.join(PROJECT_DIR, compose_file), *args], timeout=timeout, check=check)
 
 
 def shell(command, timeout=1800):
@@ -47,11 +47,14 @@ def shell(command, timeout=1800):
 
 
 def stamps():
-    """The runbook's four `docker-compose run --rm <service> alembic ... stamp head`."""
+    """The runbook's four `docker-compose run --rm <service> alembic ... stamp head`; how many failed."""
+    failed = 0
     for name, spec in sorted(SERVICES.items()):
         if spec.get("alembic"):
             env = [arg for key, value in spec["alembic"]["env"].items() for arg in ("-e", f"{key}={value}")]
-            compose(NEW, "run", "--rm", *env, name, "alembic", *spec["alembic"]["args"], "stamp", "head")
+            failed += compose(NEW, "run", "--rm", *env, name, "alembic", *spec["alembic"]["args"], "stamp", "head",
+                              check=False).returncode != 0
+    return failed
 
 
 def empty_targets():
@@ -74,7 +77,8 @@ def tables_right(source):
 
 
 def runbook_option(restore_lines):
-    """Stop, dump, the restores (each a shell line), stamps, start: (seconds, errors hidden, tables right)."""
+    """Stop, dump, the restores (each a shell line), stamps, start (until every service is
+    healthy, or one is not): (seconds, error lines hidden, tables right, what failed)."""
     started = time.monotonic()
     compose(MONOLITH, "stop", *BACKEND)
     stopping = time.monotonic() - started
@@ -84,12 +88,14 @@ def runbook_option(restore_lines):
     for line in restore_lines:
         result = shell(line)
         errors += sum("error" in text.lower() for text in result.stderr.splitlines())
-    stamps()
-    compose(NEW, "up", "-d", "--wait", *BACKEND)
+    failed_stamps = stamps()
+    started_up = compose(NEW, "up", "-d", "--wait", *BACKEND, check=False)
     seconds = stopping + time.monotonic() - started
     right = tables_right(source)
+    unhealthy = [line.split()[1] for line in (started_up.stdout + started_up.stderr).splitlines()
+                 if line.startswith("container ") and "unhealthy" in line]
     empty_targets()
-    return seconds, errors, right
+    return seconds, errors, right, f"{failed_stamps} stamp(s) failed, unhealthy: {', '.join(unhealthy) or 'none'}"
 
 
 def option_a():
@@ -167,8 +173,8 @@ def remove_targets():
 def main():
     started = time.monotonic()
     compose(NEW, "up", "-d", "--wait", *sorted({service for _c, service, _t in TARGETS.values()}))
-    a_seconds, a_errors, a_right = option_a()
-    b_seconds, b_errors, b_right = option_b()
+    a_seconds, a_errors, a_right, a_failed = option_a()
+    b_seconds, b_errors, b_right, b_failed = option_b()
     raw_seconds, raw_right = raw_copy()
     remove_targets()
 
@@ -183,9 +189,9 @@ def main():
 
     print(f"source: {report['source_bytes'] / 2**20:.0f} MB, {len(TABLES)} mapped tables, {rows:,} rows")
     print(f"runbook Option A by hand (stop, dump, 6 restores, 4 stamps, start): {a_seconds:.1f} s; "
-          f"{a_right} of {len(TABLES)} tables right; {a_errors} error lines hidden")
+          f"{a_right} of {len(TABLES)} tables right; {a_errors} error lines hidden; {a_failed}")
     print(f"runbook Option B by hand (stop, 6 dump|psql, 4 stamps, start): {b_seconds:.1f} s; "
-          f"{b_right} of {len(TABLES)} tables right; {b_errors} error lines hidden")
+          f"{b_right} of {len(TABLES)} tables right; {b_errors} error lines hidden; {b_failed}")
     print(f"raw limit (COPY BINARY, 6 targets at once, no index, no proof): {raw_seconds:.1f} s; "
           f"{raw_right} of {len(TABLES)} tables with the source's row count")
     print(f"this tool: migrate.yml {wall:.1f} s over SSH; write downtime {downtime:.1f} s; "
