@@ -119,9 +119,10 @@ def option_b():
 
 
 def copy_table(source_container, container, database, table):
-    """COPY BINARY out of the monolith straight into the target (two psql, one pipe, nothing held)."""
+    """COPY BINARY out of the monolith straight into the target (two psql, one pipe, nothing held;
+    a SELECT, which a partitioned table needs)."""
     reader = subprocess.Popen(["docker", "exec", source_container, "psql", "-X", "-U", "postgres", "-d", "yemma_db",
-                               "-v", "ON_ERROR_STOP=1", "-c", f"COPY {table} TO STDOUT (FORMAT binary)"],
+                               "-v", "ON_ERROR_STOP=1", "-c", f"COPY (SELECT * FROM {table}) TO STDOUT (FORMAT binary)"],
                               stdout=subprocess.PIPE)
     writer = subprocess.run(["docker", "exec", "-i", container, "psql", "-X", "-U", "postgres", "-d", database,
                              "-v", "ON_ERROR_STOP=1", "-c", f"COPY {table} FROM STDIN (FORMAT binary)"],
