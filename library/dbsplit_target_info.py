@@ -5,9 +5,9 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_target_info
-short_description: Tell whether a target database can receive a restore
+short_description: Tell whether each target database can receive a restore
 description:
-  - Reads a target database's state, C(empty), C(restoring) (left half-restored by a
+  - Reads every target database's state in one task, C(empty), C(restoring) (left half-restored by a
     killed run), C(restored) (by this tool, with the plan and backup it came from),
     C(live) (services started on it at cutover) or C(foreign) (holds objects this tool
     did not restore), and what a transfer would do.
@@ -23,30 +23,30 @@ options:
     description: Id of the backup about to be restored, if known.
     type: str
 extends_documentation_fragment:
-  - yemma.dbsplit.connection.TARGET
+  - yemma.dbsplit.connection.TARGETS
 author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 1-preflight | Check that auth_db is empty or ours
+- name: 1-preflight | Check that every running target is empty or ours
   dbsplit_target_info:
-    target: "{{ dbsplit_target_connections['auth_db'] }}"
+    targets: "{{ plan.targets | yemma.dbsplit.with_endpoints(dbsplit_endpoints.targets, 'connection') }}"
     plan_hash: "{{ plan.hash }}"
 """
 
 RETURN = r"""
-state:
-  description: C(empty), C(restoring), C(restored), C(live), C(foreign) or C(unreachable).
+targets:
+  description: Per target key, what it holds and what a transfer would do with it.
   returned: always
-  type: str
-action:
-  description: What a transfer would do, C(restore), C(rebuild), C(keep) or C(refuse).
-  returned: always
-  type: str
-problem:
-  description: Why the target is refused, with the fix; null otherwise.
-  returned: always
-  type: str
+  type: dict
+  contains:
+    label: {description: The target's label., type: str}
+    state: {description: "C(empty), C(restoring), C(restored), C(live), C(foreign) or C(unreachable).", type: str}
+    action: {description: "What a transfer would do: C(restore), C(rebuild), C(keep) or C(refuse).", type: str}
+    problem: {description: Why the target is refused, with the fix; null otherwise., type: str}
+    objects: {description: How many objects it holds (null when unreachable)., type: int}
+    plan: {description: The plan its marker records., type: str}
+    backup: {description: The backup its marker records., type: str}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -56,27 +56,22 @@ from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, targe
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            target=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
+            targets=pgconn.targets_option(pgconn.CONNECTION_OPTIONS),
             plan_hash=dict(type="str", required=True),
             backup_id=dict(type="str"),
         ),
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
-    params = module.params["target"]
-    try:
-        conn = pgconn.connect(psycopg, params)
-    except psycopg.OperationalError as exc:
-        module.exit_json(changed=False, state="unreachable", objects=None, plan=None, backup=None, action="refuse",
-                         problem=target.login_refused(params["login_user"], params["db"], exc))
-    try:
-        with conn:
-            info = target.inspect(conn, params["tool_name"])
-    except psycopg.Error as exc:
-        module.fail_json(msg=f"cannot read target {params['db']}: {exc}")
-    action, problem = target.verdict(info, module.params["plan_hash"], module.params["backup_id"])
-    module.exit_json(changed=False, state=info["state"], objects=info["objects"], plan=info["plan"],
-                     backup=info["backup"], action=action, problem=problem)
+    found = {}
+    for spec in module.params["targets"]:
+        endpoint = spec["endpoint"]
+        try:
+            judged = target.judge(psycopg, endpoint, module.params["plan_hash"], module.params["backup_id"])
+        except psycopg.Error as exc:
+            module.fail_json(msg=f"cannot read target {endpoint['db']}: {exc}")
+        found[spec["plan"]["key"]] = dict(judged, label=spec["plan"]["label"])
+    module.exit_json(changed=False, targets=found)
 
 
 if __name__ == "__main__":

@@ -167,8 +167,11 @@ def raw_copy():
 
 def remove_targets():
     """The new databases' containers and volumes gone: the tool provisions them as on the VPS."""
-    services = sorted({service for _container, service, _tables in TARGETS.values()})
-    compose(NEW, "rm", "--stop", "--force", "--volumes", *services)
+    containers = sorted({container for container, _service, _tables in TARGETS.values()})
+    volumes = run(["docker", "inspect", "--format", "{{range .Mounts}}{{if .Name}}{{.Name}} {{end}}{{end}}",
+                   *containers]).stdout.split()
+    run(["docker", "rm", "--force", *containers])
+    run(["docker", "volume", "rm", *volumes])
 
 
 def main():

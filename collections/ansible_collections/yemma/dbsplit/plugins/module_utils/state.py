@@ -94,7 +94,7 @@ DEPENDS = {
     "plan": ("preflight",),
     "stop": ("plan",),
     "backup": ("stop",),
-    "provision": ("preflight",),
+    "provision": ("plan",),
     "transfer": ("plan", "backup", "provision"),
     "alembic": ("transfer",),
     "verify": ("alembic",),

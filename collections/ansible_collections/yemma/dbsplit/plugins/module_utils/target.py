@@ -10,6 +10,8 @@ never saw, so it is never rebuilt or reset by this tool.
 
 import re
 
+from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn
+
 
 
 def marker_text(tool, plan_hash, backup_id, state):
@@ -57,6 +59,22 @@ def login_refused(user, database, error):
     return (f"refuses the login of {user} to {database} ({reason}): a running database keeps the user and password "
             "it was created with, so put those in the .env (or the map entry's endpoint), or, if it holds nothing, "
             "remove its container and volume")
+
+
+def judge(psycopg, endpoint, plan_hash, backup_id):
+    """{state, objects, plan, backup, action, problem} of one target: what it holds and what a
+    transfer would do with it. A target that refuses the login is unreachable, and refused
+    with the fix (the preflight lists it with the other problems)."""
+    try:
+        conn = pgconn.connect(psycopg, endpoint)
+    except psycopg.OperationalError as exc:
+        return {"state": "unreachable", "objects": None, "plan": None, "backup": None, "action": "refuse",
+                "problem": login_refused(endpoint["login_user"], endpoint["db"], exc)}
+    with conn:
+        info = inspect(conn, endpoint["tool_name"])
+    action, problem = verdict(info, plan_hash, backup_id)
+    return {"state": info["state"], "objects": info["objects"], "plan": info["plan"], "backup": info["backup"],
+            "action": action, "problem": problem}
 
 
 def verdict(info, plan_hash, backup_id):
