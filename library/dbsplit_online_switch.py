@@ -41,6 +41,17 @@ options:
   done_file:
     description: File written once every target is switched (what M(dbsplit_snapshot_proof) waits for).
     type: path
+  ready_file:
+    description:
+      - File M(dbsplit_snapshot_proof) writes once it holds its snapshots. Waited for after I(done_file) is written,
+        since no service may write before (up to I(timeout) seconds).
+    type: path
+  plan_hash:
+    description: With I(backup_id), mark each switched target live (as M(dbsplit_target_mark) does), in the same task.
+    type: str
+  backup_id:
+    description: The backup the targets were restored from (their schema, online).
+    type: str
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS_RUNTIME
@@ -85,7 +96,11 @@ def main():
             reverse_stream=dict(type="bool", default=True),
             timeout=dict(type="int", default=120),
             done_file=dict(type="path"),
+            ready_file=dict(type="path"),
+            plan_hash=dict(type="str"),
+            backup_id=dict(type="str"),
         ),
+        required_together=[("plan_hash", "backup_id")],
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
@@ -94,8 +109,9 @@ def main():
         froze, ended = online.freeze_monolith(psycopg, params["source"], module.check_mode)
     except (psycopg.Error, freeze.FreezeError) as exc:
         module.fail_json(msg=f"cannot freeze {params['source']['db']}: {exc}")
+    live_mark = (params["plan_hash"], params["backup_id"]) if params["plan_hash"] else None
     done, failures = online.switch(psycopg, params["source"], params["targets"], params["full_identity"],
-                                   params["reverse_stream"], params["timeout"], module.check_mode)
+                                   params["reverse_stream"], params["timeout"], module.check_mode, live_mark)
     changed = froze or any(figures["sequences"] or figures["large_objects"] or figures["removed"]
                            or figures["reverse_stream"] for figures in done.values())
     if failures:
@@ -104,6 +120,10 @@ def main():
     if params["done_file"] and not module.check_mode:
         with open(params["done_file"], "w") as switched:
             json.dump(done, switched)
+        if params["ready_file"] and not online.wait_for_file(params["ready_file"], params["timeout"]):
+            module.fail_json(msg=f"the proof did not take its snapshots within {params['timeout']} s "
+                                 f"({params['ready_file']} missing): no service may start before", targets=done,
+                             changed=changed)
     module.exit_json(changed=changed, targets=done, terminated_sessions=ended)
 
 

@@ -19,7 +19,7 @@ description:
   - Fails on any difference, naming the target. Only reads; in check mode it compares without writing O(ready_file).
 options:
   jobs:
-    description: Tables scanned at once (each scan runs on both servers); the targets are proven one after another.
+    description: Scans at once, over every target (each side of each table is one scan).
     type: int
     default: 2
   ready_file:
@@ -30,9 +30,14 @@ options:
     description: Take the snapshots only once this file exists; fail if it does not appear within O(after_timeout).
     type: path
   after_timeout:
-    description: How long to wait for O(after_file), in seconds.
+    description: How long to wait for O(after_file), and for O(scan_after_file), in seconds.
     type: int
     default: 600
+  scan_after_file:
+    description:
+      - Once the snapshots are held, wait for this file before scanning (the cutover writes it once the new services
+        are healthy, whose start the scans would slow); after O(after_timeout) it scans anyway.
+    type: path
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS
@@ -62,11 +67,9 @@ differences:
   elements: str
 """
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgconn, verify
+
 
 def main():
     module = AnsibleModule(
@@ -77,22 +80,23 @@ def main():
             ready_file=dict(type="path", required=True),
             after_file=dict(type="path"),
             after_timeout=dict(type="int", default=600),
+            scan_after_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
-    if params["after_file"] and not module.check_mode:
-        deadline = time.monotonic() + params["after_timeout"]
-        while not os.path.exists(params["after_file"]):
-            if time.monotonic() > deadline:
-                module.fail_json(msg=f"{params['after_file']} did not appear within {params['after_timeout']} s: "
-                                     "no snapshot was taken (the cutover did not switch the targets)")
-            time.sleep(0.1)
+    if params["after_file"] and not module.check_mode and not online.wait_for_file(params["after_file"],
+                                                                                     params["after_timeout"]):
+        module.fail_json(msg=f"{params['after_file']} did not appear within {params['after_timeout']} s: "
+                             "no snapshot was taken (the cutover did not switch the targets)")
     try:
         # A check run writes nothing, the ready file included.
-        tables, differences = verify.prove_on_snapshots(psycopg, params["source"], params["targets"], params["jobs"],
-                                                        None if module.check_mode else params["ready_file"])
+        tables, differences = verify.prove_on_snapshots(
+            psycopg, params["source"], params["targets"], params["jobs"], None if module.check_mode else params["ready_file"],
+            # The services start first (scanning would slow their start); after_timeout bounds the wait, then it scans anyway.
+            (lambda: online.wait_for_file(params["scan_after_file"], params["after_timeout"]))
+            if params["scan_after_file"] and not module.check_mode else None)
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot take the snapshots of the proof: {exc}", tables={}, differences=[])
     if differences:

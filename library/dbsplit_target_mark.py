@@ -68,11 +68,9 @@ def main():
                            for spec in params["targets"]]
             for label, endpoint, conn in connections:
                 info = target.inspect(conn, endpoint["tool_name"])
-                if info["plan"] != params["plan_hash"] or info["backup"] != params["backup_id"] \
-                        or info["state"] not in ("restored", "live"):
-                    module.fail_json(msg=f"target {endpoint['db']} is {info['state']} (plan {info['plan']}, backup "
-                                         f"{info['backup']}), not restored from this plan and backup: run the "
-                                         "transfer and verify phases first; no target was marked", target_state=info)
+                problem = target.not_markable(info, params["plan_hash"], params["backup_id"])
+                if problem:
+                    module.fail_json(msg=f"target {endpoint['db']} {problem}; no target was marked", target_state=info)
                 previous[label] = info["state"]
             if not module.check_mode:
                 for label, endpoint, conn in connections:

@@ -16,10 +16,13 @@ target's apply fail on the first row that has it. ``schema_changes`` compares ea
 table's columns, indexes, constraints and triggers on both sides before the cutover.
 """
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, freeze, pgconn, reverse, verify
+# A target's state marker (its database comment); "target" here names a target's connection.
+from ansible_collections.yemma.dbsplit.plugins.module_utils import target as marker
 from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_ident
 
 DIRECTION = "online"
@@ -225,11 +228,36 @@ def freeze_monolith(psycopg, source, check_mode):
     return True, ended
 
 
-def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, check_mode):
+def wait_for_file(path, timeout):
+    """Whether ``path`` appeared within ``timeout`` seconds (how the cutover's switch and the
+    proof running beside it hand over: each writes a file the other waits for)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _mark_live(conn, tool, plan_hash, backup_id, check_mode):
+    """Mark a switched target live (what dbsplit_target_mark does, here to spare the downtime a
+    round trip); whether it was not live yet."""
+    info = marker.inspect(conn, tool)
+    problem = marker.not_markable(info, plan_hash, backup_id)
+    if problem:
+        raise reverse.ReverseError(f"cannot be marked live: it {problem}")
+    if info["state"] != "live" and not check_mode:
+        marker.set_marker(conn, tool, plan_hash, backup_id, "live")
+    return info["state"] != "live"
+
+
+def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, check_mode, live_mark=None):
     """The cutover's data switch, every target at once (the services stopped, the monolith
     frozen: freeze_monolith): each target catches up, receives the sequences and large objects, loses its online
     copy and, with ``reverse_stream``, starts the stream back to the monolith; a target an
-    earlier run switched is left as it is. ``targets``: [{plan, endpoint}]. Returns ({label: what was done}, [failures, each naming its target])."""
+    earlier run switched is left as it is. ``live_mark``: (plan hash, backup id) the targets are
+    restored from, to mark each live (services about to write to it) once switched. ``targets``:
+    [{plan, endpoint}]. Returns ({label: what was done}, [failures, each naming its target])."""
     def one(target):
         plan, endpoint = target["plan"], target["endpoint"]
         name, back = stream_name(plan["key"], plan["database"]), reverse.subscription_name(plan["key"], plan["database"])
@@ -242,12 +270,15 @@ def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, che
             if reverse_stream and _switched(monolith, conn, name, back):
                 # Switched by an earlier run: the target may hold the new services' writes and
                 # sequences since, which a catch-up from the monolith would set back.
-                return {"waited_seconds": 0.0, "sequences": [], "large_objects": [], "removed": False,
+                done = {"waited_seconds": 0.0, "sequences": [], "large_objects": [], "removed": False,
                         "reverse_stream": False}
-            done = catch_up(monolith, conn, name, plan, timeout, check_mode)
-            done["removed"] = remove(monolith, conn, name, [t for t in full_identity if t in tables], check_mode)
-            done["reverse_stream"] = reverse_stream and reverse.start(monolith, conn, endpoint, back, tables,
-                                                                      full_identity, check_mode)
+            else:
+                done = catch_up(monolith, conn, name, plan, timeout, check_mode)
+                done["removed"] = remove(monolith, conn, name, [t for t in full_identity if t in tables], check_mode)
+                done["reverse_stream"] = reverse_stream and reverse.start(monolith, conn, endpoint, back, tables,
+                                                                          full_identity, check_mode)
+            if live_mark:
+                done["marked_live"] = _mark_live(conn, endpoint["tool_name"], *live_mark, check_mode)
         return done
 
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:

@@ -101,6 +101,15 @@ def verdict(info, plan_hash, backup_id):
     return "rebuild", None
 
 
+def not_markable(info, plan_hash, backup_id):
+    """Why a target cannot be marked live (services about to write to it): it must hold what
+    this tool restored from this plan and backup. None when it can."""
+    if info["plan"] != plan_hash or info["backup"] != backup_id or info["state"] not in ("restored", "live"):
+        return (f"is {info['state']} (plan {info['plan']}, backup {info['backup']}), not restored from this plan and "
+                "backup: run the transfer and verify phases first")
+    return None
+
+
 def set_marker(conn, tool, plan_hash, backup_id, state):
     with conn.cursor() as cur:
         cur.execute("SELECT current_database()")

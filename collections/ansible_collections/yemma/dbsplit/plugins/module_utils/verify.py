@@ -157,12 +157,14 @@ def export_snapshot(conn):
     return conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
 
 
-def prove_on_snapshots(psycopg, source, targets, jobs, ready_file):
+def prove_on_snapshots(psycopg, source, targets, jobs, ready_file, before_scan=None):
     """Online mode's proof: take a snapshot of the source and of every target now (sessions
     held open until the end), say so in ``ready_file`` (if given), then compare every target with the
     source as those snapshots see them, while the new services already write. ``targets``:
-    [{plan, endpoint}]. Returns ({target key: per-table figures}, [differences, each naming its
-    target]); a target that cannot be compared counts as a difference."""
+    [{plan, endpoint}]. ``before_scan``: called once the snapshots are held, before the scans
+    (the cutover lets the new services start first: the scans would slow their start). Returns
+    ({target key: per-table figures}, [differences, each naming its target]); a target that
+    cannot be compared counts as a difference."""
     with ExitStack() as held:
         source_snapshot = export_snapshot(held.enter_context(pgconn.connect(psycopg, source)))
         snapshots = {target["plan"]["key"]: export_snapshot(held.enter_context(pgconn.connect(psycopg, target["endpoint"])))
@@ -172,6 +174,8 @@ def prove_on_snapshots(psycopg, source, targets, jobs, ready_file):
                 json.dump({"source": source_snapshot, "targets": snapshots, "at": time.time()}, ready)
             os.rename(ready_file + ".tmp", ready_file)
         snapshots["source"] = source_snapshot
+        if before_scan:
+            before_scan()
         return compare(psycopg, source, targets, jobs, snapshots)
 
 
