@@ -23,7 +23,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from sandbox import BACKEND, MAP, PROJECT_DIR, SERVICES, ansible_playbook, psql, run, table_digests  # noqa: E402
+from sandbox import (BACKEND, MAP, PROJECT_DIR, SERVICES, ansible_playbook, psql, remove_new_databases, run,  # noqa: E402
+                     table_digests)
 
 from bench import newest_report  # noqa: E402  (scripts/ is on the path when run as a script)
 
@@ -168,22 +169,13 @@ def raw_copy():
     return seconds, copied
 
 
-def remove_targets():
-    """The new databases' containers and volumes gone: the tool provisions them as on the VPS."""
-    containers = sorted({container for container, _service, _tables in TARGETS.values()})
-    volumes = run(["docker", "inspect", "--format", "{{range .Mounts}}{{if .Name}}{{.Name}} {{end}}{{end}}",
-                   *containers]).stdout.split()
-    run(["docker", "rm", "--force", *containers])
-    run(["docker", "volume", "rm", *volumes])
-
-
 def main():
     started = time.monotonic()
     compose(NEW, "up", "-d", "--wait", *sorted({service for _c, service, _t in TARGETS.values()}))
     a_seconds, a_errors, a_right, a_failed = option_a()
     b_seconds, b_errors, b_right, b_failed = option_b()
     raw_seconds, raw_right = raw_copy()
-    remove_targets()
+    remove_new_databases()
 
     wall = time.monotonic()
     result = ansible_playbook("migrate.yml", "-l", "sandbox", timeout=7200)

@@ -33,6 +33,20 @@ def sandbox(*args):
     return run(["bash", "sandbox/sandbox.sh", *args])
 
 
+def remove_new_databases():
+    """The new databases' containers and volumes removed (what provision creates), the old
+    platform left as it is: a migration starts again from nothing on the same monolith."""
+    containers = sorted({spec["endpoint"]["container"] for spec in SERVICES.values()})
+    present = [c for c in containers if run(["docker", "container", "inspect", c], check=False).returncode == 0]
+    if not present:
+        return
+    volumes = run(["docker", "inspect", "--format", "{{range .Mounts}}{{if .Name}}{{.Name}} {{end}}{{end}}",
+                   *present]).stdout.split()
+    run(["docker", "rm", "--force", *present])
+    if volumes:
+        run(["docker", "volume", "rm", *volumes])
+
+
 def psql(container, database, sql):
     """Rows of a query run inside a database container (local socket, no password)."""
     out = run(["docker", "exec", container, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-U", "postgres",
