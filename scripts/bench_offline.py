@@ -10,7 +10,8 @@ On the same seeded monolith, one after the other (the new databases emptied betw
 - the raw limit: COPY BINARY of every mapped table from the monolith into its database, the
   six targets at once, into tables made beforehand without indexes (no stop, no proof);
 - this tool: migrate.yml, its write downtime, its data plane (backup, transfer, alembic and
-  verify: from the freeze to the proof) and each phase.
+  verify: from the freeze to the proof), each phase, and the peak memory of the host-side
+  processes during it (as bench.py samples it).
 Then the ratios the offline-speed issue sets goals for. A benchmark prints figures; it does
 not pass or fail on speed.
 """
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from sandbox import (BACKEND, MAP, PROJECT_DIR, SERVICES, ansible_playbook, psql, remove_new_databases, run,  # noqa: E402
                      table_digests)
 
-from bench import newest_report  # noqa: E402  (scripts/ is on the path when run as a script)
+from bench import KINDS, newest_report, sample  # noqa: E402  (scripts/ is on the path when run as a script)
 
 PROJECT = ["docker", "compose", "--project-directory", PROJECT_DIR, "-p", "yemma"]
 NEW, MONOLITH = "docker-compose.yml", "docker-compose.monolith.yml"
@@ -177,9 +178,15 @@ def main():
     raw_seconds, raw_right = raw_copy()
     remove_new_databases()
 
+    peaks = {label: 0.0 for label, _ in KINDS}
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample, args=(peaks, stop), daemon=True)
+    sampler.start()
     wall = time.monotonic()
     result = ansible_playbook("migrate.yml", "-l", "sandbox", timeout=7200)
     wall = time.monotonic() - wall
+    stop.set()
+    sampler.join()
     _path, report = newest_report(result, "migrate.yml", "report.json")
     phases = report["phase_seconds"]
     downtime = float(report["completed"]["downtime_seconds"])
@@ -196,6 +203,8 @@ def main():
     print(f"this tool: migrate.yml {wall:.1f} s over SSH; write downtime {downtime:.1f} s; "
           f"data plane (backup, transfer, alembic, verify) {data_plane:.1f} s")
     print("  phases: " + ", ".join(f"{p} {phases[p]}" for p in phases))
+    print("  peak resident memory during migrate.yml (MiB, summed over each kind's processes): "
+          + ", ".join(f"{label} {mib:.0f}" for label, mib in peaks.items()))
     print(f"ratios: downtime / Option A {downtime / a_seconds:.2f}; data plane / raw copy {data_plane / raw_seconds:.2f}")
     print(f"whole benchmark: {time.monotonic() - started:.0f} s")
 
