@@ -17,6 +17,7 @@ not pass or fail on speed.
 """
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -170,6 +171,13 @@ def raw_copy():
     return seconds, copied
 
 
+def slowest_tasks(output):
+    """The profile_tasks summary at the end of a playbook's output: ['role : task 1.23s', ...]."""
+    summary = output.split("TASKS RECAP", 1)[-1]
+    found = re.findall(r"^(.+?) -+ (\d+\.\d+)s$", summary, re.M)
+    return [f"{re.sub(r'^[a-z_]+ : ', '', name).strip()} {seconds} s" for name, seconds in found]
+
+
 def main():
     started = time.monotonic()
     compose(NEW, "up", "-d", "--wait", *sorted({service for _c, service, _t in TARGETS.values()}))
@@ -183,7 +191,10 @@ def main():
     sampler = threading.Thread(target=sample, args=(peaks, stop), daemon=True)
     sampler.start()
     wall = time.monotonic()
-    result = ansible_playbook("migrate.yml", "-l", "sandbox", timeout=7200)
+    # profile_tasks adds each task's duration; its summary (the slowest tasks) is printed below.
+    result = ansible_playbook("migrate.yml", "-l", "sandbox", timeout=7200,
+                              env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+                                   "PROFILE_TASKS_SUMMARY_ONLY": "true", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "15"})
     wall = time.monotonic() - wall
     stop.set()
     sampler.join()
@@ -205,6 +216,7 @@ def main():
     print("  phases: " + ", ".join(f"{p} {phases[p]}" for p in phases))
     print("  peak resident memory during migrate.yml (MiB, summed over each kind's processes): "
           + ", ".join(f"{label} {mib:.0f}" for label, mib in peaks.items()))
+    print("  slowest tasks: " + "; ".join(slowest_tasks(result.stdout)))
     print(f"ratios: downtime / Option A {downtime / a_seconds:.2f}; data plane / raw copy {data_plane / raw_seconds:.2f}")
     print(f"whole benchmark: {time.monotonic() - started:.0f} s")
 

@@ -1,0 +1,101 @@
+"""What the preflight reads of the host, in one round trip: Docker Compose's version, Docker's
+data root, the compose files and how compose renders them, the external network, the images
+on the host and the RAM.
+
+Each was a task of its own (0.5-1 s over SSH each, on every run); the commands here run side
+by side. Nothing is changed. What is missing or fails is returned for the preflight to record
+as a problem with its fix, with the others found in the same run.
+"""
+
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+TIMEOUT = 120  # seconds for one docker command (compose renders a file in well under a second)
+
+
+def run(argv, cwd=None):
+    """(returncode, stdout, stderr) of a command, never raising on its exit code."""
+    try:
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
+                              stdin=subprocess.DEVNULL, check=False)
+    except FileNotFoundError:
+        return 127, "", f"{argv[0]}: command not found"
+    except subprocess.TimeoutExpired:
+        return 124, "", f"`{' '.join(argv[:3])}` did not answer within {TIMEOUT} s"
+    return done.returncode, done.stdout, done.stderr
+
+
+def compose_config(project_dir, project_name, compose_file):
+    """(the compose file as ``docker compose config`` renders it (JSON), None) or (None, the problem)."""
+    rc, out, err = run(["docker", "compose", "--project-directory", project_dir, "-p", project_name,
+                        "-f", compose_file, "config", "--format", "json"], cwd=project_dir)
+    if rc != 0:
+        return None, (f"{os.path.join(project_dir, compose_file)} cannot be rendered (docker compose config: "
+                      f"{err.strip()[-1500:]}): fix the file, or the .env it reads")
+    return json.loads(out), None
+
+
+def image_names(listing):
+    """The names the images on the host answer to, from ``docker image ls --format '{{json .}}'``
+    lines: repository:tag and repository@digest."""
+    names = []
+    for line in listing.splitlines():
+        if not line.strip():
+            continue
+        image = json.loads(line)
+        repository, tag, digest = image.get("Repository"), image.get("Tag"), image.get("Digest")
+        if repository and repository != "<none>":
+            if tag and tag != "<none>":
+                names.append(f"{repository}:{tag}")
+            if digest and digest != "<none>":
+                names.append(f"{repository}@{digest}")
+    return names
+
+
+def memtotal_mb(meminfo_text):
+    """MemTotal in MB (MiB, as Ansible's ansible_memtotal_mb) from /proc/meminfo."""
+    for line in meminfo_text.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    raise ValueError("/proc/meminfo has no MemTotal line")
+
+
+def probe(project_dir, project_name, compose_files, network):
+    """Read the host; return {compose_version: {rc, version, error}, docker_root, files: {file:
+    exists}, configs: {file: rendered config}, network_exists, images: [names], memtotal_mb,
+    problems: [what could not be read, with the fix]}."""
+    files = {name: os.path.exists(os.path.join(project_dir, name)) for name in compose_files}
+    with ThreadPoolExecutor(max_workers=4 + len(files)) as pool:
+        version = pool.submit(run, ["docker", "compose", "version", "--short"])
+        root = pool.submit(run, ["docker", "info", "--format", "{{.DockerRootDir}}"])
+        net = pool.submit(run, ["docker", "network", "inspect", "--format", "{{.Name}}", network])
+        images = pool.submit(run, ["docker", "image", "ls", "--no-trunc", "--digests", "--format", "{{json .}}"])
+        configs = {name: pool.submit(compose_config, project_dir, project_name, name) for name, found in files.items() if found}
+    problems = []
+    root_rc, root_out, root_err = root.result()
+    images_rc, images_out, images_err = images.result()
+    for command, rc, err in (("docker info", root_rc, root_err), ("docker image ls", images_rc, images_err)):
+        if rc != 0:
+            problems.append(f"{command} failed ({err.strip()[-500:]}): Docker must be installed and running on the host")
+    rendered = {}
+    for name, future in configs.items():
+        config, problem = future.result()
+        if problem:
+            problems.append(problem)
+        else:
+            rendered[name] = config
+    version_rc, version_out, version_err = version.result()
+    with open("/proc/meminfo") as meminfo:
+        memory = memtotal_mb(meminfo.read())
+    return {
+        "compose_version": {"rc": version_rc, "version": version_out.strip(), "error": (version_err or version_out).strip()},
+        "docker_root": root_out.strip() if root_rc == 0 else "",
+        "files": files,
+        "configs": rendered,
+        "network_exists": net.result()[0] == 0,
+        "images": image_names(images_out) if images_rc == 0 else [],
+        "memtotal_mb": memory,
+        "problems": problems,
+    }

@@ -1,0 +1,113 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: dbsplit_host_info
+short_description: Read what the migration needs of the host in one task
+description:
+  - Reads, side by side, Docker Compose's version, Docker's data root, whether each compose file
+    is there and how C(docker compose config) renders it, whether the external network exists,
+    the names of the images on the host and the host's RAM.
+  - One task instead of seven (each costs a round trip over SSH, on every run); the preflight
+    records what is missing as problems, each with its fix.
+  - Never fails on what it finds; a Docker that cannot be asked or a compose file that cannot be
+    rendered is returned in I(problems), with compose's own message.
+  - Only reads, so it runs in check mode too. The rendered configurations hold the .env's
+    values, the database password among them; use C(no_log) on the task.
+options:
+  project_dir:
+    description: The platform's directory (compose files and .env).
+    type: path
+    required: true
+  project_name:
+    description: The compose project name.
+    type: str
+    required: true
+  compose_files:
+    description: The compose files to look for and render, relative to I(project_dir).
+    type: list
+    elements: str
+    required: true
+  network:
+    description: The external Docker network the compose files join.
+    type: str
+    required: true
+author: yemma-dbsplit team
+"""
+
+EXAMPLES = r"""
+- name: 1-preflight | Read the host
+  dbsplit_host_info:
+    project_dir: /srv/yemma
+    project_name: yemma
+    compose_files: [docker-compose.yml, docker-compose.monolith.yml]
+    network: yemma-network
+  register: dbsplit_host
+  no_log: true  # the rendered configuration holds the database password
+"""
+
+RETURN = r"""
+compose_version:
+  description: What C(docker compose version --short) answered.
+  returned: always
+  type: dict
+  contains:
+    rc: {description: Its exit code (not 0 when the compose plugin is missing)., type: int}
+    version: {description: The version printed., type: str}
+    error: {description: Its message when it failed., type: str}
+docker_root:
+  description: Docker's data root (new volumes land there).
+  returned: always
+  type: str
+  sample: /var/lib/docker
+files:
+  description: Per compose file, whether it is there.
+  returned: always
+  type: dict
+configs:
+  description: Per compose file that is there, the configuration C(docker compose config --format json) renders.
+  returned: always
+  type: dict
+network_exists:
+  description: Whether the external network exists.
+  returned: always
+  type: bool
+images:
+  description: The names the host's images answer to (repository:tag and repository@digest).
+  returned: always
+  type: list
+  elements: str
+memtotal_mb:
+  description: The host's RAM in MB, as ansible_memtotal_mb.
+  returned: always
+  type: int
+problems:
+  description: What could not be read (Docker not answering, a compose file compose cannot render), each with its fix.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.yemma.dbsplit.plugins.module_utils import host
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            project_dir=dict(type="path", required=True),
+            project_name=dict(type="str", required=True),
+            compose_files=dict(type="list", elements="str", required=True),
+            network=dict(type="str", required=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    found = host.probe(params["project_dir"], params["project_name"], params["compose_files"], params["network"])
+    module.exit_json(changed=False, **found)
+
+
+if __name__ == "__main__":
+    main()
