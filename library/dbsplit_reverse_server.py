@@ -5,16 +5,17 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_reverse_server
-short_description: Prepare a PostgreSQL server for the reverse stream (publisher or subscriber)
+short_description: Prepare PostgreSQL servers for the reverse stream (publishers or subscriber)
 description:
   - The reverse stream carries every write the new services make to their databases back to
     the monolith until the migration is finished, so a rollback loses nothing.
-  - C(role=publisher), on a new database's server before it holds data, sets
+  - Every server of O(servers) at once, side by side (a task costs a round trip over SSH).
+  - C(role=publisher), on the new databases' servers before they hold data, sets
     C(wal_level = logical) and caps the WAL a slot may hold (C(max_slot_wal_keep_size)), with
     C(ALTER SYSTEM). C(wal_level) takes effect at the next restart, which the caller does when
     RV(restart_needed) says so.
   - C(role=subscriber), on the monolith's server, raises C(max_logical_replication_workers),
-    C(max_worker_processes) and C(max_replication_slots) so that each of O(streams)
+    C(max_worker_processes) and C(max_replication_slots) so that each of its O(servers[].streams)
     subscriptions gets an apply worker (PostgreSQL gives 4 by default). Never lowers a setting.
   - Reports what it would change in check mode, and RV(problems) that remain after the change
     and the restart (slots or senders a publisher lacks).
@@ -24,46 +25,63 @@ options:
     type: str
     choices: [publisher, subscriber]
     required: true
-  streams:
-    description: How many slots this server's publications need (one a stream, online mode adds its table-sync workers), or how many streams it subscribes to.
-    type: int
+  servers:
+    description: The servers to prepare.
+    type: list
+    elements: dict
     required: true
+    suboptions:
+      name:
+        description: What the results and problems name it by (a target key, the source database).
+        type: str
+        required: true
+      server:
+        description: How to connect to it (the options of the connection fragment's O(server)).
+        type: dict
+        required: true
+      streams:
+        description: How many slots its publications need (one a stream, online mode adds its table-sync workers), or how many streams it subscribes to.
+        type: int
+        required: true
   max_slot_wal_keep_size_mb:
     description: Publisher only. The WAL, in MB, a slot may keep while its subscriber is away.
     type: int
     default: 1024
-extends_documentation_fragment:
-  - yemma.dbsplit.connection.SERVER
 author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
 - name: 3-provision | Let each new database's server publish the reverse stream
   dbsplit_reverse_server:
-    server: "{{ dbsplit_endpoints.targets[item.key].connection }}"
+    servers: "{{ dbsplit_endpoints.targets | yemma.dbsplit.publisher_servers }}"
     role: publisher
-    streams: 1
     max_slot_wal_keep_size_mb: 1024
 
 - name: 4-stop | Give the monolith's server an apply worker per reverse stream
   dbsplit_reverse_server:
-    server: "{{ dbsplit_endpoints.source.connection }}"
+    servers:
+      - name: yemma_db
+        server: "{{ dbsplit_endpoints.source.connection }}"
+        streams: 6
     role: subscriber
-    streams: 6
 """
 
 RETURN = r"""
+servers:
+  description: Per server name, its RV(changes), RV(restart_needed) and RV(problems).
+  returned: always
+  type: dict
 changes:
-  description: The settings changed (would be, in check mode), each as C(name old -> new).
+  description: The settings changed on any server (would be, in check mode), each as C(name old -> new), once.
   returned: always
   type: list
   elements: str
 restart_needed:
-  description: Whether a setting takes effect only after a restart of the server.
+  description: Whether a setting of some server takes effect only after its restart (RV(servers) says which).
   returned: always
   type: bool
 problems:
-  description: What still stops a publisher from serving O(streams) slots, each with its fix.
+  description: What still stops a publisher from serving its slots, each naming the server, with its fix.
   returned: always
   type: list
   elements: str
@@ -76,28 +94,27 @@ from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, rever
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            server=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
+            servers=dict(type="list", elements="dict", required=True, options=dict(
+                name=dict(type="str", required=True),
+                server=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
+                streams=dict(type="int", required=True),
+            )),
             role=dict(type="str", required=True, choices=["publisher", "subscriber"]),
-            streams=dict(type="int", required=True),
             max_slot_wal_keep_size_mb=dict(type="int", default=1024),
         ),
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
-    problems = []
     try:
-        with pgconn.connect(psycopg, params["server"]) as conn:
-            if params["role"] == "publisher":
-                changes, restart = reverse.prepare_publisher(conn, params["max_slot_wal_keep_size_mb"],
-                                                             module.check_mode, params["streams"])
-                # The settings are set (or, in check mode, would be) for the restart that follows.
-                problems = [] if restart else reverse.publisher_problems(conn, params["streams"])
-            else:
-                changes, restart = reverse.prepare_subscriber(conn, params["streams"], module.check_mode)
-    except psycopg.Error as exc:
-        module.fail_json(msg=f"cannot prepare {params['server']['login_host']} for the reverse stream: {exc}")
-    module.exit_json(changed=bool(changes), changes=changes, restart_needed=restart, problems=problems)
+        found = reverse.prepare_servers(psycopg, params["servers"], params["role"], params["max_slot_wal_keep_size_mb"],
+                                        module.check_mode)
+    except reverse.ReverseError as exc:
+        module.fail_json(msg=str(exc))
+    changes = list(dict.fromkeys(change for result in found.values() for change in result["changes"]))
+    module.exit_json(changed=bool(changes), servers=found, changes=changes,
+                     restart_needed=any(result["restart_needed"] for result in found.values()),
+                     problems=[f"{name}: {problem}" for name, result in found.items() for problem in result["problems"]])
 
 
 if __name__ == "__main__":

@@ -109,3 +109,13 @@ def test_with_endpoints_pairs_each_plan_target_with_its_endpoint_of_the_kind_ask
     paired = filters.with_endpoints(plan, endpoints, "runtime")
     assert [(t["plan"]["label"], t["endpoint"]["tools_host"]) for t in paired] == [("auth_db", "a"), ("logs_db", "b")]
     assert filters.with_endpoints(plan[:1], endpoints, "connection") == [{"plan": plan[0], "endpoint": {"db": "auth_db"}}]
+
+
+def test_each_running_server_is_prepared_once_with_a_stream_for_each_target_it_holds():
+    endpoints = {"a/auth_db": {"id": "a", "running": True, "connection": {"db": "auth_db"}},
+                 "a/company_db": {"id": "a", "running": True, "connection": {"db": "company_db"}},
+                 "b/logs_db": {"id": "b", "running": True, "connection": {"db": "logs_db"}},
+                 "c/pay_db": {"id": "c", "running": False, "connection": {"db": "pay_db"}}}
+    assert filters.publisher_servers(endpoints) == [
+        {"name": "a/auth_db", "server": {"db": "auth_db"}, "streams": 2},
+        {"name": "b/logs_db", "server": {"db": "logs_db"}, "streams": 1}]

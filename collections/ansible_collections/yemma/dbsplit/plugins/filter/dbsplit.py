@@ -132,6 +132,18 @@ def with_endpoints(targets, endpoints, kind):
     return [{"plan": target, "endpoint": endpoints[target["key"]][kind]} for target in targets]
 
 
+def publisher_servers(endpoints):
+    """[{name, server, streams}] for dbsplit_reverse_server: the servers of the running targets
+    (``dbsplit_endpoints.targets``), each once, named by its first target's key, with a stream
+    for each target it holds."""
+    servers = {}
+    for key, endpoint in sorted(endpoints.items()):
+        if endpoint["running"] and endpoint["id"] not in servers:
+            servers[endpoint["id"]] = {"name": key, "server": endpoint["connection"],
+                                       "streams": sum(1 for other in endpoints.values() if other["id"] == endpoint["id"])}
+    return list(servers.values())
+
+
 def alembic_services(services, endpoints, only=None):
     """[{name, alembic, endpoint}] of the Alembic services of the map (those named in ``only``,
     if given), each with its new database's connection, for dbsplit_alembic_stamp."""
@@ -257,6 +269,7 @@ class FilterModule:
             "online_name": online.stream_name,
             "online_late": online_late,
             "with_endpoints": with_endpoints,
+            "publisher_servers": publisher_servers,
             "alembic_services": alembic_services,
             "reverse_result_line": reverse_result_line,
             "reverse_figures": reverse_figures,

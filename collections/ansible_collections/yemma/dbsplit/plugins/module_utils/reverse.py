@@ -110,6 +110,28 @@ def prepare_subscriber(conn, streams, check_mode):
     return changes, restart
 
 
+def prepare_servers(psycopg, servers, role, wal_keep_mb, check_mode):
+    """Prepare every server of ``servers`` ([{name, server, streams}]) at once as a publisher or
+    the subscriber: {name: {changes, restart_needed, problems}}. ``problems``: what still stops
+    a publisher once set and restarted (none while a restart is pending: it is the caller's)."""
+    def prepare(spec):
+        try:
+            with pgconn.connect(psycopg, spec["server"]) as conn:
+                if role == "subscriber":
+                    changes, restart = prepare_subscriber(conn, spec["streams"], check_mode)
+                    return {"changes": changes, "restart_needed": restart, "problems": []}
+                changes, restart = prepare_publisher(conn, wal_keep_mb, check_mode, spec["streams"])
+                return {"changes": changes, "restart_needed": restart,
+                        "problems": [] if restart else publisher_problems(conn, spec["streams"])}
+        except psycopg.Error as exc:
+            raise ReverseError(f"cannot prepare {spec['name']} ({spec['server']['login_host']}) for the reverse stream: "
+                               f"{str(exc).strip()}") from None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(servers))) as pool:
+        results = [(spec["name"], pool.submit(prepare, spec)) for spec in servers]
+    return {name: future.result() for name, future in results}
+
+
 def publisher_problems(conn, slots):
     """Why this server cannot (yet) publish ``slots`` more reverse streams."""
     current = _settings(conn, PUBLISHER_SETTINGS)
