@@ -25,8 +25,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from sandbox import (BACKEND, COLUMNS_WRITTEN_BY_WORKERS, MAP, PROJECT_DIR, SERVICES, ansible_playbook, psql,  # noqa: E402
-                     remove_new_databases, run)
+from sandbox import (BACKEND, MAP, PROJECT_DIR, SERVICES, ansible_playbook, psql, remove_new_databases, run,  # noqa: E402
+                     table_digests)
 
 from bench import KINDS, newest_report, sample  # noqa: E402  (scripts/ is on the path when run as a script)
 
@@ -67,22 +67,6 @@ def empty_targets():
         psql(container, "postgres", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         psql(container, "postgres", f"CREATE DATABASE {database}")
     compose(MONOLITH, "up", "-d", "--wait", *BACKEND)
-
-
-def table_digests(container, database, tables):
-    """{table: (rows, digest)}: each table's rows and a sum of md5 halves of each row's jsonb text
-    (order-independent, flat memory at any size: the tests' string_agg digest, sized for their
-    20 MB, gets the monolith's backend OOM-killed at 5 GB), independent of the tool's own proof."""
-    if not tables:
-        return {}
-    selects = []
-    for number, table in enumerate(tables):
-        drop = "'{" + ",".join(COLUMNS_WRITTEN_BY_WORKERS.get(table.split(".")[-1], [])) + "}'::text[]"
-        selects.append(f"SELECT {number}, count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0) || ':' "
-                       f"|| coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0) FROM "
-                       f"(SELECT md5((to_jsonb(r) - {drop})::text) AS h FROM {table} r) rows")
-    return {tables[int(number)]: (int(rows), digest)
-            for number, rows, digest in psql(container, database, " UNION ALL ".join(selects))}
 
 
 def tables_right(source):
