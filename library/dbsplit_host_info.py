@@ -9,7 +9,8 @@ short_description: Read what the migration needs of the host in one task
 description:
   - Reads, side by side, Docker Compose's version, Docker's data root, whether each compose file
     is there and how C(docker compose config) renders it, whether the external network exists,
-    the names of the images on the host and the host's RAM.
+    the names of the images on the host, the host's RAM, and the PostgreSQL version of the new
+    databases' images (C(postgres --version) in a throwaway container without network).
   - One task instead of seven (each costs a round trip over SSH, on every run); the preflight
     records what is missing as problems, each with its fix.
   - Never fails on what it finds; a Docker that cannot be asked or a compose file that cannot be
@@ -34,6 +35,13 @@ options:
     description: The external Docker network the compose files join.
     type: str
     required: true
+  postgres_services:
+    description:
+      - Services of the first compose file that run a PostgreSQL server (the new databases).
+      - The version of each one's image is read, so that a database that does not run yet is judged before it starts.
+    type: list
+    elements: str
+    default: []
 author: yemma-dbsplit team
 """
 
@@ -83,6 +91,11 @@ memtotal_mb:
   description: The host's RAM in MB, as ansible_memtotal_mb.
   returned: always
   type: int
+postgres_versions:
+  description: Per service of I(postgres_services) whose image could be read, what C(postgres --version) printed.
+  returned: always
+  type: dict
+  sample: {postgres-auth: "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"}
 problems:
   description: What could not be read (Docker not answering, a compose file compose cannot render), each with its fix.
   returned: always
@@ -101,11 +114,13 @@ def main():
             project_name=dict(type="str", required=True),
             compose_files=dict(type="list", elements="str", required=True),
             network=dict(type="str", required=True),
+            postgres_services=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    found = host.probe(params["project_dir"], params["project_name"], params["compose_files"], params["network"])
+    found = host.probe(params["project_dir"], params["project_name"], params["compose_files"], params["network"],
+                       params["postgres_services"])
     module.exit_json(changed=False, **found)
 
 

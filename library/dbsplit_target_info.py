@@ -47,6 +47,7 @@ targets:
     objects: {description: How many objects it holds (null when unreachable)., type: int}
     plan: {description: The plan its marker records., type: str}
     backup: {description: The backup its marker records., type: str}
+    server_version: {description: "The server's version number (C(server_version_num), e.g. 150018); null when unreachable.", type: int}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -6,6 +6,8 @@
 - ``selected_phases``: the phases a run's tags select.
 - ``phase_due``, ``run_refusals``, ``run_stage``, ``done_phases``: the progress rules of
   module_utils/state, for the plays.
+- ``version_problems``: a source or target on a PostgreSQL version this tool is not proven on
+  (plugin_utils/versions).
 - ``settings_problems``, ``compose_problems``, ``service_database_problems``,
   ``compose_images``, ``image_problems``: the settings checked as data, and against the
   compose files and the host's images (module_utils/settings).
@@ -15,6 +17,7 @@ import socket
 
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
 from ansible_collections.yemma.dbsplit.plugins.module_utils import settings, state
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import versions
 
 
 def lock_holder_alive(holder):
@@ -59,6 +62,19 @@ def done_phases(progress):
     return [phase for phase in state.PHASES if state.done(progress, phase)]
 
 
+def version_problems(endpoints, source_database, source_version, target_states, image_versions):
+    """The version refusals of the preflight: the source as its server reports it; each new
+    database as its running server reports it (dbsplit_target_info), else as its compose
+    service's image does (dbsplit_host_info), since provision has not started it yet."""
+    servers = [{"what": f"the source {source_database}", "version": source_version, "where": endpoints["source"]["id"]}]
+    for key, target in sorted(endpoints["targets"].items()):
+        running = (target_states.get(key) or {}).get("server_version")
+        image = image_versions.get(target.get("compose_service") or "")
+        servers.append({"what": f"the new database {target['label']}", "version": running or image,
+                        "where": target["id"] if running else f"the image of compose service {target.get('compose_service')}"})
+    return versions.problems(servers)
+
+
 def settings_problems(variables):
     return settings.problems(variables)
 
@@ -91,6 +107,6 @@ class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
                 "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases,
-                "settings_problems": settings_problems, "compose_problems": compose_problems,
+                "version_problems": version_problems, "settings_problems": settings_problems, "compose_problems": compose_problems,
                 "service_database_problems": service_database_problems, "compose_images": compose_images, "image_problems": image_problems,
                 "database_clients": database_clients, "services_sharing": services_sharing}

@@ -54,6 +54,12 @@ def image_names(listing):
     return names
 
 
+def tagged(image):
+    """An image name as the host lists it: without a tag it means ``:latest``."""
+    last = image.rsplit("/", 1)[-1]
+    return image if not image or ":" in last or "@" in last else image + ":latest"
+
+
 def memtotal_mb(meminfo_text):
     """MemTotal in MB (MiB, as Ansible's ansible_memtotal_mb) from /proc/meminfo."""
     for line in meminfo_text.splitlines():
@@ -62,10 +68,23 @@ def memtotal_mb(meminfo_text):
     raise ValueError("/proc/meminfo has no MemTotal line")
 
 
-def probe(project_dir, project_name, compose_files, network):
+def postgres_version(image):
+    """(what ``postgres --version`` prints in ``image``, None) or (None, the problem): a throwaway
+    container with no network, so a database that does not run yet is judged by its image."""
+    rc, out, err = run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "postgres", image, "--version"])
+    if rc != 0:
+        return None, (f"cannot read the PostgreSQL version of image {image} (postgres --version: {(err or out).strip()[-500:]}): "
+                      "a new database's image must run a PostgreSQL server with postgres on its PATH")
+    return out.strip(), None
+
+
+def probe(project_dir, project_name, compose_files, network, postgres_services=()):
     """Read the host; return {compose_version: {rc, version, error}, docker_root, files: {file:
     exists}, configs: {file: rendered config}, network_exists, images: [names], memtotal_mb,
-    problems: [what could not be read, with the fix]}."""
+    postgres_versions: {service: version}, problems: [what could not be read, with the fix]}.
+
+    ``postgres_services``: services of the first compose file that run a PostgreSQL server (the
+    new databases); the version of each one's image is read, each image once."""
     files = {name: os.path.exists(os.path.join(project_dir, name)) for name in compose_files}
     with ThreadPoolExecutor(max_workers=4 + len(files)) as pool:
         version = pool.submit(run, ["docker", "compose", "version", "--short"])
@@ -86,6 +105,20 @@ def probe(project_dir, project_name, compose_files, network):
             problems.append(problem)
         else:
             rendered[name] = config
+    versions = {}
+    first = rendered.get(compose_files[0], {}).get("services", {})
+    # Only images on the host: a missing one is a problem of its own (the preflight's image check).
+    present = set(image_names(images_out)) if images_rc == 0 else set()
+    images = {first[name]["image"] for name in postgres_services
+              if tagged(first.get(name, {}).get("image") or "") in present}
+    if images:
+        with ThreadPoolExecutor(max_workers=len(images)) as pool:
+            by_image = dict(zip(images, pool.map(postgres_version, images)))
+        for image, (_text, problem) in sorted(by_image.items()):
+            if problem:
+                problems.append(problem)
+        versions = {name: by_image[first[name]["image"]][0] for name in postgres_services
+                    if first.get(name, {}).get("image") in by_image and by_image[first[name]["image"]][0]}
     version_rc, version_out, version_err = version.result()
     with open("/proc/meminfo") as meminfo:
         memory = memtotal_mb(meminfo.read())
@@ -97,5 +130,6 @@ def probe(project_dir, project_name, compose_files, network):
         "network_exists": net.result()[0] == 0,
         "images": image_names(images_out) if images_rc == 0 else [],
         "memtotal_mb": memory,
+        "postgres_versions": versions,
         "problems": problems,
     }

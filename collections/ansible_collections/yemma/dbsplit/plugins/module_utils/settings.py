@@ -7,7 +7,7 @@ them at once, before the lock is taken and before any change. What only the host
 
 import re
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import plan
+from ansible_collections.yemma.dbsplit.plugins.module_utils import host, plan
 
 # No user or password: the credentials live in the .env only (dbsplit_env_*_key), never in the map.
 ENDPOINT_KEYS = {"container", "compose_service", "database", "host", "port", "tools_image", "tools_network",
@@ -309,10 +309,7 @@ def compose_images(project, stacks):
     images = {}
     for file, stack in stacks.items():
         for name, service in (stack or {}).get("services", {}).items():
-            image = service.get("image") or f"{project}-{name}"
-            last = image.rsplit("/", 1)[-1]
-            if ":" not in last and "@" not in last:
-                image += ":latest"
+            image = host.tagged(service.get("image") or f"{project}-{name}")
             images.setdefault(image, []).append({"file": file, "service": name, "built": "build" in service})
     return images
 

@@ -69,12 +69,13 @@ def judge(psycopg, endpoint, plan_hash, backup_id):
         conn = pgconn.connect(psycopg, endpoint)
     except psycopg.OperationalError as exc:
         return {"state": "unreachable", "objects": None, "plan": None, "backup": None, "action": "refuse",
-                "problem": login_refused(endpoint["login_user"], endpoint["db"], exc)}
+                "problem": login_refused(endpoint["login_user"], endpoint["db"], exc), "server_version": None}
     with conn:
         info = inspect(conn, endpoint["tool_name"])
+        server_version = conn.info.server_version
     action, problem = verdict(info, plan_hash, backup_id)
     return {"state": info["state"], "objects": info["objects"], "plan": info["plan"], "backup": info["backup"],
-            "action": action, "problem": problem}
+            "action": action, "problem": problem, "server_version": server_version}
 
 
 def verdict(info, plan_hash, backup_id):
