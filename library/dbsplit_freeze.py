@@ -29,6 +29,13 @@ options:
       - A write signature this module returned earlier (the backup's). With C(state=frozen),
         the task fails, naming each table that changed, unless the signature is unchanged.
     type: dict
+  planned_tables:
+    description:
+      - Every table, partition and table left behind of the plan, as the plan names them. The task
+        fails, naming each, when the source has a table that is none of them (created after the
+        plan was read, so its rows would stay behind). Read in check mode too.
+    type: list
+    elements: str
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
 author: yemma-dbsplit team
@@ -77,6 +84,7 @@ def main():
             source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
             state=dict(type="str", required=True, choices=["frozen", "thawed"]),
             unchanged_since=dict(type="dict"),
+            planned_tables=dict(type="list", elements="str"),
         ),
         supports_check_mode=True,
     )
@@ -89,6 +97,10 @@ def main():
         with pgconn.connect(psycopg, params["source"]) as conn:
             frozen = freeze.is_frozen(conn)
             problems = freeze.overrides(conn) if want_frozen else []
+            unplanned = freeze.unplanned_tables(conn, params["planned_tables"]) if params["planned_tables"] is not None else []
+            if unplanned:
+                module.fail_json(msg=freeze.unplanned_problem(params["source"]["db"], unplanned), unplanned_tables=unplanned,
+                                 problems=problems)
             if module.check_mode:
                 module.exit_json(changed=frozen != want_frozen, frozen=frozen, terminated_sessions=0, problems=problems)
             if problems:

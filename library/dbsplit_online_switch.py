@@ -52,6 +52,12 @@ options:
   backup_id:
     description: The backup the targets were restored from (their schema, online).
     type: str
+  planned_tables:
+    description:
+      - Every table, partition and table left behind of the plan. Once the monolith is frozen, before any target is
+        switched, the task fails when the monolith has a table that is none of them (created after the plan was read).
+    type: list
+    elements: str
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS_RUNTIME
@@ -99,6 +105,7 @@ def main():
             ready_file=dict(type="path"),
             plan_hash=dict(type="str"),
             backup_id=dict(type="str"),
+            planned_tables=dict(type="list", elements="str"),
         ),
         required_together=[("plan_hash", "backup_id")],
         supports_check_mode=True,
@@ -107,6 +114,12 @@ def main():
     params = module.params
     try:
         froze, ended = online.freeze_monolith(psycopg, params["source"], module.check_mode)
+        if params["planned_tables"] is not None:
+            with pgconn.connect(psycopg, params["source"]) as conn:
+                unplanned = freeze.unplanned_tables(conn, params["planned_tables"])
+            if unplanned:
+                module.fail_json(msg=freeze.unplanned_problem(params["source"]["db"], unplanned) + "; no target was switched",
+                                 unplanned_tables=unplanned, changed=froze)
     except (psycopg.Error, freeze.FreezeError) as exc:
         module.fail_json(msg=f"cannot freeze {params['source']['db']}: {exc}")
     live_mark = (params["plan_hash"], params["backup_id"]) if params["plan_hash"] else None

@@ -22,6 +22,13 @@ description:
     C(operation=record) records O(phase)'s O(result); a phase that changed nothing and
     returns the same result keeps its place, so the phases built on it stay done (see
     C(yemma.dbsplit.phase_due)).
+  - "C(operation=forget) removes the records of O(phases): a run that went back to the monolith
+    before any new service ran forgets its stop and its cutover. C(retire) sets the migration's
+    state aside (C(<state_dir>.rolled-back-<time>), its backup kept) after a rollback, and starts
+    a new one that records O(returned), the new databases whose content is proven back in the
+    monolith, so that the next migration rebuilds them."
+  - The phases' results follow the schema of C(module_utils/machine) (RESULTS); a result that
+    does not is refused before anything is written.
   - Taking and releasing the lock and recording progress is the tool's bookkeeping, not a
     change to the platform, so it is never reported as changed. In check mode nothing is
     written; C(record) returns the progress it would have written (see O(progress)).
@@ -33,7 +40,7 @@ options:
   operation:
     description: What to do.
     type: str
-    choices: [read, lock, unlock, record]
+    choices: [read, lock, unlock, record, forget, retire]
     default: read
   run_id:
     description: This run's id (required by C(lock), C(unlock) and C(record)).
@@ -60,11 +67,20 @@ options:
     description: Whether the phase changed something; if so the phases built on it are due again.
     type: bool
     default: false
+  phases:
+    description: The phases whose records C(forget) removes.
+    type: list
+    elements: str
+    default: []
+  returned:
+    description: For C(retire), per target key, the container or address that holds a new database proven back in the monolith.
+    type: dict
+    default: {}
   progress:
     description:
-      - The run's progress so far (C(dbsplit_run)). In check mode C(record) records onto it in
-        memory, since nothing is written, so the next phases of a check run plan from what the
-        earlier ones would have recorded. Ignored otherwise.
+      - The run's progress so far (C(dbsplit_progress)). In check mode C(record) and C(forget)
+        work on it in memory, since nothing is written, so the next phases of a check run plan
+        from what the earlier ones would have recorded. Ignored otherwise.
     type: dict
 author: yemma-dbsplit team
 """
@@ -97,9 +113,18 @@ acquired:
   returned: when O(operation=lock)
   type: bool
 progress:
-  description: "The run's progress after the task, C({sequence, steps: {phase: {sequence, run_id, at, result}}})."
+  description: "The run's progress after the task, C({schema, sequence, steps: {phase: {sequence, run_id, at, result}}, returned})."
   returned: always
   type: dict
+forgotten:
+  description: The phases whose records C(forget) removed.
+  returned: when O(operation=forget)
+  type: list
+  elements: str
+retired_to:
+  description: Where C(retire) set the migration's state aside.
+  returned: when O(operation=retire)
+  type: str
 recorded:
   description: Whether C(record) gave the phase a new place in the sequence.
   returned: when O(operation=record)
@@ -109,25 +134,28 @@ recorded:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import state
+from ansible_collections.yemma.dbsplit.plugins.module_utils import machine, state
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             state_dir=dict(type="path", required=True),
-            operation=dict(type="str", choices=["read", "lock", "unlock", "record"], default="read"),
+            operation=dict(type="str", choices=["read", "lock", "unlock", "record", "forget", "retire"], default="read"),
             run_id=dict(type="str"),
             owner=dict(type="dict"),
             playbook=dict(type="str", default=""),
             break_run_id=dict(type="str"),
-            phase=dict(type="str", choices=list(state.PHASES) + [state.FINISH]),
+            phase=dict(type="str", choices=list(machine.PHASES) + [machine.FINISH]),
             result=dict(type="dict", default={}),
             changed=dict(type="bool", default=False),
+            phases=dict(type="list", elements="str", default=[]),
+            returned=dict(type="dict", default={}),
             progress=dict(type="dict"),
         ),
         required_if=[("operation", "lock", ("run_id", "owner")), ("operation", "unlock", ("run_id",)),
-                     ("operation", "record", ("run_id", "phase"))],
+                     ("operation", "record", ("run_id", "phase")), ("operation", "forget", ("run_id",)),
+                     ("operation", "retire", ("run_id",))],
         supports_check_mode=True,
     )
     p = module.params
@@ -142,6 +170,17 @@ def main():
             progress, recorded = state.record(p["state_dir"], p["phase"], p["run_id"], p["result"], p["changed"],
                                               unwritten=p["progress"] if module.check_mode else None)
             module.exit_json(changed=False, lock=holder, progress=progress, recorded=recorded)
+        if p["operation"] in ("forget", "retire") and holder.get("run_id") != p["run_id"] and not module.check_mode:
+            module.fail_json(msg=f"run {p['run_id']} does not hold the lock {state.lock_path(p['state_dir'])} "
+                                 f"(held by {holder.get('run_id', 'nobody')}): the progress is left as it is")
+        if p["operation"] == "forget":
+            progress, gone = state.forget(p["state_dir"], p["phases"], unwritten=p["progress"] if module.check_mode else None)
+            module.exit_json(changed=False, lock=holder, progress=progress, forgotten=gone)
+        if p["operation"] == "retire":
+            if module.check_mode:
+                module.exit_json(changed=False, lock=holder, progress=progress, retired_to="")
+            aside = state.retire(p["state_dir"], p["returned"])
+            module.exit_json(changed=False, lock=holder, progress=state.read_progress(p["state_dir"]), retired_to=aside)
         if p["operation"] == "read" or module.check_mode:
             module.exit_json(changed=False, lock=holder, acquired=holder.get("run_id") == p["run_id"],
                              progress=progress)

@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_target_mark
-short_description: Mark restored target databases live, before services start on them
+short_description: Mark target databases live before services start on them, or returned once their content is the monolith's
 description:
   - At cutover, records in each target's database comment that services are about to write
     to it (state C(live)), every target in one task. From then on the target may hold writes the monolith never saw.
@@ -13,16 +13,23 @@ description:
     migrating again after a rollback can never wipe it.
   - Only a target restored by this tool from the given plan and backup can be marked; the task fails
     before marking any target when one is not.
+  - "With O(state=returned), marks every reachable target that this tool marked (restored or live)
+    as C(returned): its content is the monolith's (no service wrote to it, or a rollback proved
+    every write back), so the next migration rebuilds it instead of refusing it. A target that
+    cannot be reached is left as it is and named in C(skipped)."
   - In check mode, reports whether the mark would change, without writing it.
 options:
+  state:
+    description: The mark to set.
+    type: str
+    choices: [live, returned]
+    default: live
   plan_hash:
-    description: Hash of the plan the target was restored from.
+    description: Hash of the plan the target was restored from (required to mark it live).
     type: str
-    required: true
   backup_id:
-    description: Id of the backup the target was restored from.
+    description: Id of the backup the target was restored from (required to mark it live).
     type: str
-    required: true
 extends_documentation_fragment:
   - yemma.dbsplit.connection.TARGETS
 author: yemma-dbsplit team
@@ -38,9 +45,15 @@ EXAMPLES = r"""
 
 RETURN = r"""
 previous_states:
-  description: Per target label, its state before, C(restored) or C(live).
+  description: Per target label, its state before (C(restored), C(live), C(returned)...).
   returned: always
   type: dict
+  sample: {auth_db: restored}
+skipped:
+  description: With O(state=returned), the targets that could not be reached, each with why.
+  returned: always
+  type: list
+  elements: str
 """
 
 from contextlib import ExitStack
@@ -53,13 +66,26 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             targets=pgconn.targets_option(pgconn.CONNECTION_OPTIONS),
-            plan_hash=dict(type="str", required=True),
-            backup_id=dict(type="str", required=True),
+            plan_hash=dict(type="str"),
+            backup_id=dict(type="str"),
+            state=dict(type="str", choices=["live", "returned"], default="live"),
         ),
+        required_if=[("state", "live", ("plan_hash", "backup_id"))],
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
+    if params["state"] == "returned":
+        previous, skipped = {}, []
+        for spec in params["targets"]:
+            label, endpoint = spec["plan"]["label"], spec["endpoint"]
+            try:
+                with pgconn.connect(psycopg, endpoint) as conn:
+                    previous[label] = target.mark_returned(conn, endpoint["tool_name"], module.check_mode)
+            except psycopg.Error as exc:
+                skipped.append(f"{label}: {str(exc).strip()}")
+        module.exit_json(changed=any(state in target.RETURNABLE for state in previous.values()), previous_states=previous,
+                         skipped=skipped)
     previous = {}
     try:
         with ExitStack() as opened:
@@ -78,7 +104,7 @@ def main():
                         target.set_marker(conn, endpoint["tool_name"], params["plan_hash"], params["backup_id"], "live")
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot mark the targets live: {exc}")
-    module.exit_json(changed=any(state != "live" for state in previous.values()), previous_states=previous)
+    module.exit_json(changed=any(state != "live" for state in previous.values()), previous_states=previous, skipped=[])
 
 
 if __name__ == "__main__":

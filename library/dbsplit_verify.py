@@ -32,6 +32,17 @@ options:
     description: Scans at once, over every target (each side of each table is one scan).
     type: int
     default: 2
+  excused:
+    description:
+      - Tables whose rows may differ without failing the proof, each C({target, table}) (a target key, a table's identity).
+      - A rollback after the cutover's proof found them different passes them, since that difference is why it goes back;
+        their figures are still returned, and listed in RV(excused).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      target: {description: The target's key., type: str, required: true}
+      table: {description: "The table, as the plan names it (e.g. C(public.payments)).", type: str, required: true}
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS
@@ -61,6 +72,11 @@ differences:
   returned: always
   type: list
   elements: str
+excused:
+  description: The tables of O(excused) that did differ, each C({target, table}).
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -73,19 +89,24 @@ def main():
             source=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
             targets=pgconn.targets_option(pgconn.CONNECTION_OPTIONS),
             jobs=dict(type="int", default=2),
+            excused=dict(type="list", elements="dict", default=[],
+                         options=dict(target=dict(type="str", required=True), table=dict(type="str", required=True))),
         ),
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
     try:
-        tables, differences = verify.compare(psycopg, params["source"], params["targets"], params["jobs"])
+        tables, differences = verify.compare(psycopg, params["source"], params["targets"], params["jobs"],
+                                             excused=params["excused"])
     except psycopg.Error as exc:
-        module.fail_json(msg=f"cannot read the source to compare the targets with it: {exc}", tables={}, differences=[])
+        module.fail_json(msg=f"cannot read the source to compare the targets with it: {exc}", tables={}, differences=[],
+                         excused=[])
+    excused = [item for item in verify.differing_tables(tables) if item in params["excused"]]
     if differences:
         module.fail_json(msg="the targets differ from the source:\n- " + "\n- ".join(differences),
-                         tables=tables, differences=differences)
-    module.exit_json(changed=False, tables=tables, differences=[],
+                         tables=tables, differences=differences, excused=excused)
+    module.exit_json(changed=False, tables=tables, differences=[], excused=excused,
                      objects=sum(len(verify.placed_objects(target["plan"])) for target in params["targets"]))
 
 

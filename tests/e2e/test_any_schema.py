@@ -270,6 +270,12 @@ def test_every_object_gets_a_fate_or_the_plan_says_which_line_settles_it(server,
     assert any(p.startswith("view reporting.orders_by_customer is placed in objects_orders but depends on "
                             "public.customers") for p in wrong["problems"])
 
+    # A stand-alone sequence copied into both databases would hand out the same ids twice.
+    shared = plan.build_plan(snapshot, services(dict(PLACED, customers=PLACED["customers"] + ["sequence public.order_no"])),
+                             ["public.legacy"], objects_left_behind=LEFT_BEHIND)
+    assert [p for p in shared["problems"] if p.startswith("sequence public.order_no would be in objects_customers, "
+                                                          "objects_orders") and "give it one owner" in p], shared["problems"]
+
     result = plan.build_plan(snapshot, services(PLACED), ["public.legacy"], objects_left_behind=LEFT_BEHIND)
     assert result["problems"] == []
     fates = {o["object"]: (o["targets"], o["fate"]) for o in result["objects"]}

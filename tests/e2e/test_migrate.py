@@ -183,10 +183,12 @@ def test_run_killed_during_transfer_is_run_again_to_a_verified_end_without_dupli
 
     # Run again. Its transfer rebuilds what was half restored and it verifies, but its cutover
     # fails once the services run on the targets (an error pattern that every log line
-    # matches): the next test finishes it.
+    # matches); the operator asked to leave it as it stops (else it would go back through the
+    # reverse stream): the next test finishes it.
     rerun = ansible_playbook("migrate.yml", "-l", "sandbox", "-e", "dbsplit_break_lock=true",
-                             "-e", "dbsplit_log_error_pattern=.")
+                             "-e", '{"dbsplit_log_errors": ["."]}', "-e", "dbsplit_on_failure=stay")
     assert rerun.returncode != 0 and "the services logged errors" in rerun.stdout, rerun.stdout[-8000:]
+    assert "left as it stopped, as asked" in " ".join(rerun.stdout.split())
     for database in half_done:
         assert f"{database}: rebuild" in rerun.stdout, database
     # Independent of the tool's verify phase: every table's rows, source against target.
@@ -290,7 +292,7 @@ def test_rollback_after_the_cutover_brings_back_every_write_the_new_services_mad
     assert refused.returncode != 0, said[-3000:]
     assert (f"public.profiles: 1 row(s) break profiles_user_id_fkey (their parent in public.users is gone): "
             f"(id)=({orphan_profile}) -> public.users (id)=({orphan_user})") in said
-    assert "-e rollback_accept_orphans=yes" in said and "Nothing was changed" in said
+    assert "-e rollback_accept_orphans=true" in said and "Nothing was changed" in said
     assert platform_snapshot(STATE_DIR) == after
     assert health("yemma-auth") == "healthy"
 
@@ -301,7 +303,7 @@ def test_rollback_after_the_cutover_brings_back_every_write_the_new_services_mad
     after = platform_snapshot(STATE_DIR)
     refused = ansible_playbook("rollback.yml", "-l", "sandbox")
     said = " ".join(refused.stdout.split())
-    assert refused.returncode != 0 and "rollback not confirmed" in said and "-e rollback_confirm=yes" in said, said[-3000:]
+    assert refused.returncode != 0 and "rollback not confirmed" in said and "-e rollback_confirm=true" in said, said[-3000:]
     assert "the reverse stream has carried those writes back to yemma_db" in said and "Nothing was changed" in said
     assert platform_snapshot(STATE_DIR) == after
 

@@ -109,7 +109,7 @@ def test_finish_ends_the_way_back_and_a_rollback_after_it_is_refused(stopped_run
         assert f"{database} -> yemma_db: applying, lag " in said(check) and "bytes of WAL (reserved)" in said(check)
     assert "checked, nothing changed: finishing would remove 6 reverse stream(s)" in said(check)
     refused = ansible_playbook("finish.yml", "-l", "sandbox")
-    assert refused.returncode != 0 and "finish not confirmed" in said(refused) and "-e finish_confirm=yes" in said(refused)
+    assert refused.returncode != 0 and "finish not confirmed" in said(refused) and "-e finish_confirm=true" in said(refused)
     assert platform_snapshot(STATE_DIR) == before and streams() == ("6", [["1", "1"]] * 6)
     # While the writes flow back, resetting a service's database from the backup would lose them: refused outright.
     reset = ansible_playbook("reset.yml", "-l", "sandbox", "-e", "service=auth", "-e", "reset_confirm=yes", "-e", "reset_force=yes")

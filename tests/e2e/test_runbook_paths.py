@@ -76,7 +76,7 @@ def test_install_starts_the_platform_from_nothing_and_the_wrong_stamp_is_found_a
     # Installing again over the services' rows is refused, naming them, before any change.
     before = containers()
     again = ansible_playbook("install.yml", "-l", "sandbox")
-    assert again.returncode != 0 and "auth_db already holds data" in said(again) and "install_keep_data=yes" in said(again)
+    assert again.returncode != 0 and "auth_db already holds data" in said(again) and "install_keep_data=true" in said(again)
     assert "nothing was changed" in said(again) and containers() == before
 
     # The runbook's trap: candidate's schema dropped, then `stamp head` on the empty database.
@@ -139,7 +139,7 @@ def test_reset_refills_a_broken_database_from_the_backup_and_touches_nothing_els
     check = ansible_playbook("reset.yml", "-l", "sandbox", "-e", "service=auth", "--check")
     assert check.returncode != 0, check.stdout[-4000:]
     assert f"public.users: missing ({users} rows once reset)" in said(check)
-    assert f"public.roles: {2 * int(roles)} rows now, {roles} once reset" in said(check) and "-e reset_force=yes" in said(check)
+    assert f"public.roles: {2 * int(roles)} rows now, {roles} once reset" in said(check) and "-e reset_force=true" in said(check)
     refused = ansible_playbook("reset.yml", "-l", "sandbox", "-e", "service=auth", "-e", "reset_confirm=yes")
     assert refused.returncode != 0 and "auth_db holds rows the reset would replace" in said(refused)
     assert "Nothing was changed" in said(refused) and containers() == before

@@ -222,3 +222,12 @@ def test_plan_hash_changes_with_the_target_of_the_large_objects(snapshot):
               for service in ("document", "auth", "audit")}
     hashes.add(plan.build_plan(snapshot, services(), large_objects_service="document")["hash"])
     assert len(hashes) == 4
+
+
+def test_a_sequence_two_databases_would_hold_is_refused(snapshot):
+    """A stand-alone sequence copied into two databases: both would hand out the same ids."""
+    shared = services()
+    shared["company"]["objects"] = ["sequence public.invoice_number_seq"]
+    result = plan.build_plan(snapshot, shared)
+    (problem,) = [p for p in result["problems"] if p.startswith("sequence public.invoice_number_seq")]
+    assert "would be in company_db, payment_db" in problem and "give it one owner" in problem

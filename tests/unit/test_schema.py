@@ -33,7 +33,7 @@ def test_data_in_a_target_refuses_an_installation_unless_kept():
     data = [{"table": f"public.t{i}", "rows": i + 1} for i in range(7)]
     refused = schema.problems("auth_db", [], data, False, RESET)
     assert "auth_db already holds data: public.t0 (~1 rows)" in refused[0] and "and 2 more" in refused[0]
-    assert "install_keep_data=yes" in refused[0]
+    assert "install_keep_data=true" in refused[0]
     assert schema.problems("auth_db", [], data, True, RESET) == []
 
 

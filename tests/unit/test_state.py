@@ -6,7 +6,7 @@ import sys
 
 from ansible_collections.yemma.dbsplit.plugins.filter.run import lock_holder_alive
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
-from ansible_collections.yemma.dbsplit.plugins.module_utils import state
+from ansible_collections.yemma.dbsplit.plugins.module_utils import machine, state
 
 
 def owner(run_id, pid=None):
@@ -62,9 +62,22 @@ def test_a_live_holder_is_reported_alive_and_a_dead_one_with_its_evidence():
     assert lock_holder_alive(elsewhere)["alive"] is None
 
 
+# A result of each phase, as its schema (machine.RESULTS) declares it.
+RESULT = {
+    "preflight": {"dump_sha256": None},
+    "plan": {"plan": {"hash": "h1"}},
+    "provision": {},
+    "stop": {"mode": "offline", "writes_stopped_at": 1764900000.0},
+    "backup": {"manifest": {"id": "b1"}, "write_signature": {}, "while_serving": False},
+    "transfer": {"restores": {}, "online": None},
+    "alembic": {"heads": {}},
+    "verify": {"tables": {}, "plan_hash": "h1", "backup_id": "b1"},
+}
+
+
 def record_all(state_dir, *phases, changed=True):
     for phase in phases:
-        progress, _ = state.record(state_dir, phase, "run-1", {"phase": phase}, changed)
+        progress, _ = state.record(state_dir, phase, "run-1", RESULT[phase], changed)
     return progress
 
 
@@ -79,52 +92,82 @@ def test_progress_is_written_whole_and_private(tmp_path):
 def test_a_done_phase_is_skipped_and_the_ensured_ones_run_every_pass(tmp_path):
     state_dir = str(tmp_path / "s")
     progress = record_all(state_dir, "preflight", "plan", "stop", "backup", "provision")
-    assert not state.due(progress, "backup") and state.due(progress, "transfer")
-    assert all(state.due(progress, phase) for phase in ("preflight", "plan", "stop", "provision", "report"))
+    assert not machine.due(progress, "backup") and machine.due(progress, "transfer")
+    assert all(machine.due(progress, phase) for phase in ("preflight", "plan", "stop", "provision", "report"))
 
 
 def test_an_unchanged_pass_keeps_the_later_phases_done_and_a_change_makes_them_due(tmp_path):
     state_dir = str(tmp_path / "s")
     record_all(state_dir, "preflight", "plan", "stop", "backup")
-    progress, recorded = state.record(state_dir, "stop", "run-2", {"phase": "stop"}, changed=False)
-    assert not recorded and state.done(progress, "backup")
+    progress, recorded = state.record(state_dir, "stop", "run-2", RESULT["stop"], changed=False)
+    assert not recorded and machine.done(progress, "backup")
     # The source was thawed by hand and the stop phase froze it again: the backup is stale.
-    progress, recorded = state.record(state_dir, "stop", "run-3", {"phase": "stop"}, changed=True)
-    assert recorded and not state.done(progress, "backup") and state.due(progress, "backup")
+    progress, recorded = state.record(state_dir, "stop", "run-3", RESULT["stop"], changed=True)
+    assert recorded and not machine.done(progress, "backup") and machine.due(progress, "backup")
     # A new plan (Option A: a new scratch server) invalidates everything built on it.
     progress = record_all(state_dir, "backup", "provision", "transfer", "alembic", "verify")
-    assert state.done(progress, "verify")
-    progress, recorded = state.record(state_dir, "plan", "run-4", {"phase": "plan", "bytes": 2}, changed=False)
-    assert not recorded and progress["steps"]["plan"]["result"] == {"phase": "plan"}
-    progress, _ = state.record(state_dir, "plan", "run-4", {"phase": "plan", "hash": "other"}, changed=True)
-    assert [p for p in ("stop", "backup", "transfer", "alembic", "verify") if state.done(progress, p)] == []
+    assert machine.done(progress, "verify")
+    progress, recorded = state.record(state_dir, "plan", "run-4", {"plan": {"hash": "h1", "bytes": 2}}, changed=False)
+    assert not recorded and progress["steps"]["plan"]["result"] == RESULT["plan"]
+    progress, _ = state.record(state_dir, "plan", "run-4", {"plan": {"hash": "other"}}, changed=True)
+    assert [p for p in ("stop", "backup", "transfer", "alembic", "verify") if machine.done(progress, p)] == []
 
 
 def test_from_the_cutover_on_the_phases_that_built_the_targets_never_run_again(tmp_path):
     state_dir = str(tmp_path / "s")
-    record_all(state_dir, *state.PHASES[:8])
+    record_all(state_dir, *machine.PHASES[:8])
     progress, _ = state.record(state_dir, "cutover", "run-1", {"started_at": "t0"}, changed=True)
-    assert state.stage(progress) == "cutover"
-    assert [p for p in state.PHASES if state.due(progress, p)] == ["preflight", "cutover", "report"]
+    assert machine.stage(progress) == "cutover"
+    assert [p for p in machine.PHASES if machine.due(progress, p)] == ["preflight", "cutover", "report"]
     progress, _ = state.record(state_dir, "cutover", "run-1", {"started_at": "t0", "completed_at": "t1"}, changed=True)
-    assert state.stage(progress) == "completed"
-    assert [p for p in state.PHASES if state.due(progress, p)] == ["preflight", "report"]
+    assert machine.stage(progress) == "completed"
+    assert [p for p in machine.PHASES if machine.due(progress, p)] == ["preflight", "report"]
 
 
 def test_a_tag_subset_runs_only_when_what_it_needs_is_done(tmp_path):
     state_dir = str(tmp_path / "s")
     progress = state.read_progress(state_dir)
-    assert state.refusals(progress, ["report"]) == []
-    assert state.refusals(progress, list(state.PHASES)) == []
-    (why,) = state.refusals(progress, ["backup"])
+    assert machine.refusals(progress, ["report"]) == []
+    assert machine.refusals(progress, list(machine.PHASES)) == []
+    (why,) = machine.refusals(progress, ["backup"])
     assert "phase backup needs stop first" in why and "add --tags stop,backup" in why
     progress = record_all(state_dir, "preflight", "plan", "stop")
-    assert state.refusals(progress, ["backup"]) == []
-    (why,) = state.refusals(progress, ["transfer"])
+    assert machine.refusals(progress, ["backup"]) == []
+    (why,) = machine.refusals(progress, ["transfer"])
     assert "needs backup, provision first" in why and "--tags backup,provision,transfer" in why
-    assert state.refusals(progress, ["backup", "provision", "transfer"]) == []
-    (why,) = state.refusals(progress, ["backup"], source_is_dump=True)
+    assert machine.refusals(progress, ["backup", "provision", "transfer"]) == []
+    (why,) = machine.refusals(progress, ["backup"], source_is_dump=True)
     assert "add --tags preflight,backup" in why
+
+
+def test_a_result_off_its_schema_is_refused_before_anything_is_written(tmp_path):
+    state_dir = str(tmp_path / "s")
+    record_all(state_dir, "preflight")
+    for result, words in (({"plan": {}, "hash": "h"}, "plan records 'hash', which its schema does not declare"),
+                          ({"plan": "h1"}, "plan.plan is a string, its schema says object")):
+        try:
+            state.record(state_dir, "plan", "run-1", result, True)
+        except state.StateError as exc:
+            assert words in str(exc) and "nothing was recorded" in str(exc)
+        else:
+            raise AssertionError(f"recorded {result}")
+    assert list(state.read_progress(state_dir)["steps"]) == ["preflight"]
+    assert state.read_progress(state_dir)["schema"] == machine.SCHEMA
+
+
+def test_a_return_forgets_the_stop_and_the_cutover_and_a_rollback_retires_the_state(tmp_path):
+    state_dir = str(tmp_path / "s")
+    record_all(state_dir, *machine.PHASES[:8])
+    state.record(state_dir, "cutover", "run-1", {"started_at": "t0", "reverse_stream": True}, changed=True)
+    progress, gone = state.forget(state_dir, ["stop", "cutover"])
+    assert gone == ["stop", "cutover"] and machine.stage(progress) == "migrating"
+    # The next run stops the services again, and everything built on the old freeze is due again.
+    assert machine.start_point(progress) == "serving" and machine.due(progress, "backup")
+    assert state.read_progress(state_dir) == progress
+    aside = state.retire(state_dir, {"k1": "container yemma-postgres-auth"}, stamp="20261205T000000Z")
+    assert aside.endswith(".rolled-back-20261205T000000Z") and os.path.exists(os.path.join(aside, "state.json"))
+    fresh = state.read_progress(state_dir)
+    assert fresh["steps"] == {} and machine.recorded(fresh)["returned"] == {"k1": "container yemma-postgres-auth"}
 
 
 def test_an_unknown_phase_is_refused(tmp_path):

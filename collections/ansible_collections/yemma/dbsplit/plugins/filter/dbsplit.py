@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, online, plan, reverse, schema, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, online, plan, reverse, schema, target, verify
 
 
 def parse_env(text):
@@ -126,10 +126,13 @@ def object_fate_lines(objects):
     return lines
 
 
-def with_endpoints(targets, endpoints, kind):
+def with_endpoints(targets, endpoints, kind, running_only=False):
     """[{plan, endpoint}] for modules that work on every target in one task: each plan target
-    with its endpoint of ``kind`` (connection, runtime) from dbsplit_endpoints.targets."""
-    return [{"plan": target, "endpoint": endpoints[target["key"]][kind]} for target in targets]
+    with its endpoint of ``kind`` (connection, runtime) from dbsplit_endpoints.targets; with
+    ``running_only``, only the targets whose database runs (a check run before provisioning, a
+    return after a target died)."""
+    return [{"plan": target, "endpoint": endpoints[target["key"]][kind]} for target in targets
+            if not running_only or endpoints[target["key"]]["running"]]
 
 
 def publisher_servers(endpoints):
@@ -230,8 +233,25 @@ def large_object_targets(targets):
     return [dict(target["large_objects"], database=target["label"]) for target in targets if target.get("large_objects")]
 
 
+def planned_tables(plan_):
+    return plan.planned_tables(plan_)
+
+
+def returned_targets(previous_states, endpoints):
+    """{target key: what holds it} of the new databases a rollback marked returned (from
+    dbsplit_target_mark's previous_states, by label): recorded so that the next migration
+    rebuilds them, stopped as they are, instead of refusing them."""
+    by_label = {endpoint["label"]: key for key, endpoint in endpoints.items()}
+    return {by_label[label]: endpoints[by_label[label]]["id"] for label, state in sorted(previous_states.items())
+            if label in by_label and state in target.RETURNABLE + ("returned",)}
+
+
 def proof_gaps(plan, backup_id, proof):
     return verify.proof_gaps(plan, backup_id, proof)
+
+
+def differing_tables(proven):
+    return verify.differing_tables(proven)
 
 
 def disk_needs(plan, targets_to_fill, stack, docker_root, backup_path, backup_bytes, factor, base_bytes):
@@ -278,7 +298,7 @@ class FilterModule:
             "table_line": table_line,
             "report_targets": report_targets,
             "restore_lines": restore_lines,
-            "proof_gaps": proof_gaps,
+            "proof_gaps": proof_gaps, "differing_tables": differing_tables, "returned_targets": returned_targets, "planned_tables": planned_tables,
             "large_object_targets": large_object_targets,
             "disk_needs": disk_needs,
             "disk_problems": disk_problems,

@@ -4,8 +4,8 @@
   controller, where the lock's owner process ran: the evidence an operator needs before
   breaking a lock.
 - ``selected_phases``: the phases a run's tags select.
-- ``phase_due``, ``run_refusals``, ``run_stage``, ``done_phases``: the progress rules of
-  module_utils/state, for the plays.
+- ``phase_due``, ``run_refusals``, ``recorded``, ``failure_route``, ``cutover_start``,
+  ``report_status``: the decisions of the run's state machine (module_utils/machine), for the plays.
 - ``version_problems``: a source or target on a PostgreSQL version this tool is not proven on
   (plugin_utils/versions).
 - ``settings_problems``, ``compose_problems``, ``service_database_problems``,
@@ -16,7 +16,7 @@
 import socket
 
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
-from ansible_collections.yemma.dbsplit.plugins.module_utils import settings, state
+from ansible_collections.yemma.dbsplit.plugins.module_utils import machine, settings
 from ansible_collections.yemma.dbsplit.plugins.plugin_utils import versions
 
 
@@ -41,25 +41,55 @@ def selected_phases(run_tags, skip_tags=()):
     its name and ``phase<n>``."""
     def named(tags, phase, number):
         return phase in tags or f"phase{number}" in tags
-    return [phase for number, phase in enumerate(state.PHASES, 1)
+    return [phase for number, phase in enumerate(machine.PHASES, 1)
             if ("all" in run_tags or named(run_tags, phase, number)) and not named(skip_tags, phase, number)]
 
 
 def phase_due(progress, phase):
-    return state.due(progress, phase)
+    return machine.due(progress, phase)
 
 
 def run_refusals(progress, selected, source_is_dump=False):
-    return state.refusals(progress, selected, source_is_dump)
+    return machine.refusals(progress, selected, source_is_dump)
 
 
-def run_stage(progress):
-    return state.stage(progress)
+def recorded(progress):
+    """What the phases recorded, as every phase reads it (machine.recorded)."""
+    return machine.recorded(progress)
 
 
-def done_phases(progress):
-    """The phases recorded and still valid, in their order."""
-    return [phase for phase in state.PHASES if state.done(progress, phase)]
+def start_point(progress, operation="migrate"):
+    return machine.start_point(progress, operation)
+
+
+def failure_route(point, reverse_stream, on_failure="return", check_mode=False, operation="migrate", cause="failure"):
+    return machine.failure_route(point, reverse_stream, on_failure, check_mode, operation, cause)
+
+
+def cutover_start(progress, reverse_stream, source_is_dump):
+    return machine.cutover_start(progress, reverse_stream, source_is_dump)
+
+
+def failure_message(failure, source_database, playbook="migrate.yml"):
+    return machine.failure_message(failure, source_database, playbook)
+
+
+def rollback_warning(view, source_database, services):
+    databases = sorted({spec["endpoint"]["database"] for spec in services.values()})
+    return machine.rollback_warning(view, source_database, databases)
+
+
+def new_database_clients(stack, services, env_keys, backend):
+    return settings.new_database_clients(stack, services, env_keys, backend)
+
+
+def lock_verdict(holder, answer):
+    """machine.lock_verdict, with the holder's liveness as this controller sees it."""
+    return machine.lock_verdict(holder, lock_holder_alive(holder), answer)
+
+
+def report_status(progress, run_id, check_mode, failure=None):
+    return machine.report_status(progress, run_id, check_mode, failure or None)
 
 
 def version_problems(endpoints, source_database, source_version, target_states, image_versions):
@@ -106,7 +136,9 @@ def services_sharing(services, service):
 class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
-                "run_refusals": run_refusals, "run_stage": run_stage, "done_phases": done_phases,
+                "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "start_point": start_point,
+                "cutover_start": cutover_start, "report_status": report_status, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
+                "new_database_clients": new_database_clients, "failure_message": failure_message,
                 "version_problems": version_problems, "settings_problems": settings_problems, "compose_problems": compose_problems,
                 "service_database_problems": service_database_problems, "compose_images": compose_images, "image_problems": image_problems,
                 "database_clients": database_clients, "services_sharing": services_sharing}

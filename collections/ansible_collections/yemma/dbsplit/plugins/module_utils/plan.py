@@ -428,6 +428,16 @@ class Fates:
                     f"with the service(s) that use it (objects: ['{name}'] under the service in dbsplit_services) "
                     f"or list it in dbsplit_objects_left_behind")
                 continue
+            obj = self.objects[key]
+            if obj["class"] == "pg_class" and obj.get("kind") == "S" and len(set(where)) > 1:
+                # Each copy would hand out the same values: duplicate ids after the cutover, and a
+                # rollback would carry back whichever copy it read last, possibly the lower.
+                self.problems.append(
+                    f"{name} would be in {', '.join(sorted(set(where)))}, and each copy would hand out the same values "
+                    "(duplicate ids; a rollback could carry back the lower one): give it one owner. Give each table "
+                    "its own sequence before the split (ALTER TABLE ... ALTER COLUMN ... SET DEFAULT nextval(...)), "
+                    "or map the tables that use it to services sharing one database")
+                continue
             if fate in ("free", "across", "schema"):
                 why = "needed there (by a column, default, check, trigger or another object)"
             fates.append({"object": name, "targets": sorted(set(where)), "fate": why})
@@ -531,6 +541,17 @@ def build_plan(snapshot, services, left_behind=(), large_objects_service=None, o
     }
     plan["hash"] = plan_hash(plan)
     return plan
+
+
+def planned_tables(plan):
+    """Every table the plan accounts for: each target's tables and their partitions, and the
+    tables left behind. A table of the source that is none of these was created after the plan."""
+    names = set(plan.get("left_behind") or [])
+    for target in plan["targets"]:
+        for table in target["tables"]:
+            names.add(table["name"])
+            names.update(table["partitions"])
+    return sorted(names)
 
 
 def plan_hash(plan):

@@ -97,7 +97,7 @@ def problems(label, states, data, keep_data, reset_command):
         shown = ", ".join(f"{d['table']} (~{d['rows']} rows)" for d in data[:5])
         found.append(f"{label} already holds data: {shown}{' and ' + str(len(data) - 5) + ' more' if len(data) > 5 else ''}."
                      " An installation starts from empty databases: if this data is the platform's, it is migrated "
-                     "(migrate.yml) or kept as it is with -e install_keep_data=yes (only what is missing is created)")
+                     "(migrate.yml) or kept as it is with -e install_keep_data=true (only what is missing is created)")
     return found
 
 

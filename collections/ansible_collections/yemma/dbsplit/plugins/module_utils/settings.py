@@ -222,6 +222,14 @@ def problems(settings):
     if not isinstance(settings.get("dbsplit_reverse_stream", True), bool):
         found.append("dbsplit_reverse_stream must be true (writes made after the cutover flow back to the monolith, "
                      f"so a rollback loses nothing) or false (got {settings['dbsplit_reverse_stream']!r})")
+    mode = settings.get("dbsplit_mode", "offline")
+    if mode not in ("offline", "online"):
+        found.append(f"dbsplit_mode is {mode!r}: it is offline (the services stop for the whole copy) or online (the copy "
+                     "runs while they serve)")
+    elif mode == "online" and settings.get("dbsplit_reverse_stream", True) is False:
+        found.append("dbsplit_mode: online needs dbsplit_reverse_stream: true: online mode proves the copy while the new "
+                     "services already serve, and only the reverse stream can take the platform back without losing what "
+                     "they wrote if that proof finds a difference (or use dbsplit_mode: offline)")
     for key in ("dbsplit_backend_services", "dbsplit_infrastructure_services", "dbsplit_tables_left_behind",
                 "dbsplit_objects_left_behind", "dbsplit_replica_identity_full"):
         value = settings.get(key, [])
@@ -379,6 +387,16 @@ def database_clients(stack, services, service, env_keys):
         env = config.get("environment") or {}
         if env.get(env_keys["database"]) == endpoint["database"] and env.get(env_keys["host"]) in hosts:
             clients.add(name)
+    return sorted(clients)
+
+
+def new_database_clients(stack, services, env_keys, backend):
+    """Every compose service of the new stack (``docker compose config`` JSON) that connects to a
+    new database: the backend services and any other (a worker) whose environment names one.
+    A rollback stops them all: one left running would write after its reverse stream is gone."""
+    clients = set(backend)
+    for service in services:
+        clients.update(database_clients(stack, services, service, env_keys))
     return sorted(clients)
 
 

@@ -13,6 +13,8 @@ import json
 import os
 import time
 
+from ansible_collections.yemma.dbsplit.plugins.module_utils import machine
+
 
 class StateError(RuntimeError):
     """The state directory cannot be used as asked; the message names the fix."""
@@ -80,95 +82,17 @@ def release(state_dir, run_id):
 
 # --- The run's progress --------------------------------------------------------------
 #
-# ``<state_dir>/state.json`` records what each phase did: {"sequence": n, "steps": {phase:
-# {"sequence", "run_id", "at", "result"}}}. It is the one place a phase's result is kept for
-# the phases after it, in this run or a later one.
-
-PHASES = ("preflight", "plan", "provision", "stop", "backup", "transfer", "alembic", "verify", "cutover", "report")
-# After the migration: finish.yml ends the way back (the reverse stream) and makes it final.
-FINISH = "finish"
-# What a phase's result is made from: the phase is done while each of these is done and
-# was recorded before it. A phase recorded anew (it changed something) makes the phases
-# built on it due again: a new freeze, a new backup, a recreated target.
-DEPENDS = {
-    "plan": ("preflight",),
-    "stop": ("plan",),
-    "backup": ("stop",),
-    "provision": ("plan",),
-    "transfer": ("plan", "backup", "provision"),
-    "alembic": ("transfer",),
-    "verify": ("alembic",),
-    "cutover": ("verify",),
-    FINISH: ("cutover",),
-}
-# Phases that bring the platform to a state and change nothing when it is already there:
-# they run on every pass until the cutover begins (the services could have been restarted,
-# a target stopped, meanwhile).
-ENSURED = ("preflight", "plan", "provision", "stop")
-# From the cutover on the services write to the targets: the phases that built them are
-# proven and never run again (a re-verify would trip over the services' own rows).
-BEFORE_CUTOVER = ("plan", "provision", "stop", "backup", "transfer", "alembic", "verify")
-# Phases that read the source: with a dump file as the source (Option A) the scratch server
-# serving it lives only as long as the run whose preflight started it.
-READ_SOURCE = ("plan", "stop", "backup", "verify")
-
+# ``<state_dir>/state.json`` records what each phase did: {"schema": 2, "sequence": n, "steps":
+# {phase: {"sequence", "run_id", "at", "result"}}}. It is the one place a phase's result is kept
+# for the phases after it, in this run or a later one; what each phase records, and the rules
+# read from it (what is due, where a failure goes), are module_utils/machine's.
 
 def progress_path(state_dir):
     return os.path.join(state_dir, "state.json")
 
 
 def read_progress(state_dir):
-    return _read_json(progress_path(state_dir)) or {"sequence": 0, "steps": {}}
-
-
-def done(progress, phase):
-    """Whether ``phase`` is recorded and still valid: everything it was built from is done
-    and was recorded before it."""
-    steps = progress["steps"]
-    if phase not in steps:
-        return False
-    return all(done(progress, dep) and steps[dep]["sequence"] < steps[phase]["sequence"]
-               for dep in DEPENDS.get(phase, ()))
-
-
-def stage(progress):
-    """migrating, cutover (begun, not finished: the services may be writing), completed, or
-    finished (finish.yml: no way back but the backup)."""
-    cutover = progress["steps"].get("cutover")
-    if cutover is None:
-        return "migrating"
-    if FINISH in progress["steps"]:
-        return "finished"
-    return "completed" if cutover["result"].get("completed_at") else "cutover"
-
-
-def due(progress, phase):
-    """Whether the phase's role runs in this pass."""
-    if phase in BEFORE_CUTOVER and stage(progress) != "migrating":
-        return False
-    if phase == "cutover":
-        return stage(progress) in ("migrating", "cutover")
-    return phase in ("preflight", "report") or phase in ENSURED or not done(progress, phase)
-
-
-def refusals(progress, selected, source_is_dump=False):
-    """Why the phases ``selected`` for this run (by its tags) cannot run alone, as messages
-    naming the tags to add; [] when they can. A phase's prerequisites must be done already
-    or run earlier in this run."""
-    problems = []
-    for phase in PHASES:
-        if phase not in selected or not due(progress, phase):
-            continue
-        missing = [dep for dep in DEPENDS.get(phase, ()) if dep not in selected and not done(progress, dep)
-                   and due(progress, dep)]
-        if missing:
-            problems.append(f"phase {phase} needs {', '.join(missing)} first, which "
-                            f"{'has' if len(missing) == 1 else 'have'} not run (or must run again): "
-                            f"add --tags {','.join(missing + [phase])}")
-        if source_is_dump and phase in READ_SOURCE and "preflight" not in selected:
-            problems.append(f"phase {phase} reads the source, and a dump file (Option A) is served only by this "
-                            f"run's preflight: add --tags preflight,{phase}")
-    return problems
+    return _read_json(progress_path(state_dir)) or {"schema": machine.SCHEMA, "sequence": 0, "steps": {}}
 
 
 def record(state_dir, phase, run_id, result, changed, unwritten=None):
@@ -178,13 +102,16 @@ def record(state_dir, phase, run_id, result, changed, unwritten=None):
     change is (a new freeze, a plan with another hash), not a byte-wise comparison of
     results that carry sizes and times. ``unwritten``: a check run's progress so far,
     recorded onto in memory and never written."""
-    if phase not in PHASES + (FINISH,):
-        raise StateError(f"unknown phase {phase!r} (one of {', '.join(PHASES + (FINISH,))})")
+    problems = machine.check_result(phase, result)
+    if problems:
+        raise StateError(f"the {phase} phase's result does not fit the state's schema (a bug of this tool, nothing "
+                         f"was recorded): {'; '.join(problems)}")
     write = unwritten is None
     progress = read_progress(state_dir) if write else copy.deepcopy(unwritten)
     previous = progress["steps"].get(phase)
-    if previous and not changed and done(progress, phase):
+    if previous and not changed and machine.done(progress, phase):
         return progress, False
+    progress["schema"] = machine.SCHEMA
     progress["sequence"] += 1
     progress["steps"][phase] = {"sequence": progress["sequence"], "run_id": run_id,
                                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "result": result}
@@ -192,6 +119,32 @@ def record(state_dir, phase, run_id, result, changed, unwritten=None):
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         _write_json(progress_path(state_dir), progress)
     return progress, True
+
+
+def forget(state_dir, phases, unwritten=None):
+    """Remove ``phases``' records: what they did no longer holds. A run that went back to the
+    monolith before any new service ran forgets its stop and cutover, so the next run stops the
+    services again (and takes a new backup), and does not resume a cutover that never served."""
+    write = unwritten is None
+    progress = read_progress(state_dir) if write else copy.deepcopy(unwritten)
+    gone = [phase for phase in phases if progress["steps"].pop(phase, None) is not None]
+    if write and gone:
+        _write_json(progress_path(state_dir), progress)
+    return progress, gone
+
+
+def retire(state_dir, returned, stamp=None):
+    """Set the migration's state aside (``<state_dir>.rolled-back-<stamp>``, its backup kept) and
+    start a new one that only knows ``returned``: {target key: what holds it}, the new
+    databases whose content a rollback proved back in the monolith. The next migration rebuilds
+    them (the preflight accepts them stopped) instead of refusing them. Returns the aside path."""
+    stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = f"{state_dir.rstrip('/')}.rolled-back-{stamp}"
+    if os.path.exists(state_dir):
+        os.rename(state_dir, aside)
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    _write_json(progress_path(state_dir), {"schema": machine.SCHEMA, "sequence": 0, "steps": {}, "returned": returned})
+    return aside
 
 
 def _write_json(path, data):

@@ -5,7 +5,9 @@ The state is a marker in the database's comment, written before a restore starts
 ("restoring"), after it ends ("restored"), and at cutover, before any service starts
 on it ("live"). A run killed mid-restore leaves "restoring": the next run rebuilds that
 target from scratch instead of appending. A "live" target may hold writes the monolith
-never saw, so it is never rebuilt or reset by this tool.
+never saw, so it is never rebuilt or reset by this tool, until it is "returned": its
+content is the monolith's (a run went back before any service wrote to it, or a rollback
+proved every write back), and the next migration rebuilds it.
 """
 
 import re
@@ -86,6 +88,8 @@ def verdict(info, plan_hash, backup_id):
     if state == "foreign":
         return "refuse", (f"holds {info['objects']} objects that this tool did not restore: empty it "
                           "or point the map at an empty database")
+    if state == "returned":
+        return "rebuild", None  # its content is the monolith's: nothing in it is lost
     if state == "live":
         if info["plan"] == plan_hash and info["backup"] == backup_id:
             return "keep", None  # a run stopped during cutover, run again
@@ -109,6 +113,19 @@ def not_markable(info, plan_hash, backup_id):
         return (f"is {info['state']} (plan {info['plan']}, backup {info['backup']}), not restored from this plan and "
                 "backup: run the transfer and verify phases first")
     return None
+
+
+# The states a return marks "returned": what this tool restored or marked live.
+RETURNABLE = ("restoring", "restored", "live")
+
+
+def mark_returned(conn, tool, check_mode=False):
+    """Mark a target of this tool "returned" (its content is the monolith's); return its state
+    before. A target that is not this tool's, or returned already, is left as it is."""
+    info = inspect(conn, tool)
+    if info["state"] in RETURNABLE and not check_mode:
+        set_marker(conn, tool, info["plan"], info["backup"], "returned")
+    return info["state"]
 
 
 def set_marker(conn, tool, plan_hash, backup_id, state):

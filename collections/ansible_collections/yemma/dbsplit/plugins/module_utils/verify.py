@@ -93,14 +93,17 @@ def catalog_differences(psycopg, source_params, target_params, target_plan, snap
     return differences
 
 
-def compare(psycopg, source_params, targets, jobs, snapshots=None):
+def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=()):
     """Compare every target with the source; reads only. ``targets``: [{plan, endpoint}].
     Return ({target key: per-table figures}, differences, each naming its target's label); a
     target that cannot be read counts as a difference. One pool of ``jobs`` connections scans
     both sides of every table of every target (the servers do the work, so the pool keeps
     them all busy, largest tables first, instead of waiting on one target's last table), and
     compares each target's catalog. ``snapshots``: {"source": name, target key: name},
-    exported at the online cutover: every read then sees that instant."""
+    exported at the online cutover: every read then sees that instant. ``excused``: [{target,
+    table}] whose rows may differ (a rollback after the cutover's proof found them different:
+    that difference is why it goes back); their figures are still returned."""
+    excused = {(item["target"], item["table"]) for item in excused}
     snapshots = snapshots or {}
     leaves = [(target, qname) for target in targets for qname in planned_relations(target["plan"])[1]]
     sizes = relation_sizes(psycopg, source_params, [qname for _target, qname in leaves])
@@ -120,7 +123,8 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None):
         plan = target["plan"]
         try:
             tables, found = table_differences(plan, {q: (s.result(), d.result()) for (k, q), (s, d) in scans.items()
-                                                     if k == plan["key"]})
+                                                     if k == plan["key"]},
+                                              {table for key, table in excused if key == plan["key"]})
             found += catalogs[plan["key"]].result()
         except psycopg.Error as exc:
             tables, found = [], [f"cannot compare it: {exc}".strip()]
@@ -136,12 +140,15 @@ def relation_sizes(psycopg, params, qnames):
                                  (sorted(qnames),)).fetchall())
 
 
-def table_differences(target_plan, measured):
-    """Per-table figures and differences from ``measured``: {table: (source, target)}."""
+def table_differences(target_plan, measured, excused=()):
+    """Per-table figures and differences from ``measured``: {table: (source, target)}; a table of
+    ``excused`` differs without it being a difference."""
     differences, figures = [], []
     for qname in planned_relations(target_plan)[1]:
         src, dst = measured[qname]
-        if src["rows"] != dst["rows"]:
+        if qname in excused:
+            pass
+        elif src["rows"] != dst["rows"]:
             differences.append(f"{qname}: {src['rows']} rows in the source, {dst['rows']} in the target")
         elif src["checksum"] != dst["checksum"]:
             differences.append(f"{qname}: same row count ({src['rows']}) but different content")
@@ -149,6 +156,12 @@ def table_differences(target_plan, measured):
                         "checksum": dst["checksum"], "source_checksum": src["checksum"],
                         "bytes": dst["bytes"], "seconds": max(src["seconds"], dst["seconds"])})
     return figures, differences
+
+
+def differing_tables(proven):
+    """[{target, table}] of the tables whose figures (from ``compare``) differ between the sides."""
+    return [{"target": key, "table": figures["table"]} for key, tables in sorted(proven.items()) for figures in tables
+            if figures["rows"] != figures["source_rows"] or figures["checksum"] != figures["source_checksum"]]
 
 
 def export_snapshot(conn):
