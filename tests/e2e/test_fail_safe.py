@@ -261,3 +261,55 @@ def test_a_write_through_the_freeze_is_caught_before_the_cutover(platform):
     assert password
     assert_secret_kept(password, failed, STATE_DIR)
 
+
+class Writer(threading.Thread):
+    """Creates users through whichever auth service runs, as clients would, and keeps every id
+    a 201 acknowledged: each must be in the database the platform serves on at the end."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.acknowledged, self.done = [], threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                base = f"http://{container_ip('yemma-auth')}:8000"
+                self.acknowledged.append(int(http_json(base + "/items", method="POST", body={}, status=201)["user_id"]))
+            except (AssertionError, OSError, KeyError, IndexError, ValueError):
+                time.sleep(0.2)  # stopped, starting, or refusing while frozen: not acknowledged
+
+
+def test_a_failure_after_the_services_started_goes_back_through_the_reverse_stream_keeping_every_write(platform):
+    # Cases 2 and 3 of the class "the new services may have written": an error found in their
+    # logs once they run on the new databases (here every line is one). The platform goes back
+    # through the reverse stream, and every write a client was told was saved is in yemma_db.
+    ok(migrate("--tags", UP_TO_PROVISION + ",transfer,alembic,verify"))
+    (last_before,), = psql("yemma-postgres", "yemma_db", "SELECT max(id) FROM users")
+    writer = Writer()
+    writer.start()
+    try:
+        failed = migrate("-e", '{"dbsplit_log_errors": ["."]}')
+    finally:
+        writer.done.set()
+        writer.join(timeout=30)
+    said = " ".join(failed.stdout.split())
+    assert failed.returncode != 0 and "phase cutover failed" in said, said[-6000:]
+    assert "rolled back to the monolith through the reverse stream" in said, said[-6000:]
+    # Written by the new services (the old ones were stopped and yemma_db frozen since the backup).
+    by_new_services = [user for user in writer.acknowledged if user > int(last_before)]
+    assert by_new_services, f"no write reached the new services ({len(writer.acknowledged)} acknowledged in all)"
+    kept = {int(row[0]) for row in psql("yemma-postgres", "yemma_db", "SELECT id FROM users WHERE id IN ("
+                                        + ",".join(map(str, writer.acknowledged)) + ")")}
+    assert kept == set(writer.acknowledged), sorted(set(writer.acknowledged) - kept)
+    print(f"\nrollback after the services started: {len(by_new_services)} writes made through the new services, "
+          f"{len(writer.acknowledged)} acknowledged in all, every one in yemma_db")
+    (frozen,), = psql("yemma-postgres", "yemma_db", "SHOW default_transaction_read_only")
+    assert frozen == "off"
+    for service in BACKEND:
+        assert health(f"yemma-{service}") == "healthy", service
+    assert http_json(f"http://{container_ip('yemma-auth')}:8000/info")["db_name"] == "yemma_db"
+    assert not os.path.exists(STATE_DIR + ".lock")
+    # The new databases are marked returned: the next migration rebuilds them without a hand cleanup.
+    with open(os.path.join(STATE_DIR, "state.json")) as stream:
+        assert len(json.load(stream)["returned"]) == 6
+

@@ -236,7 +236,8 @@ def test_the_last_words_of_a_failed_run_say_where_the_platform_is_and_how_to_go_
     assert said.startswith("phase transfer failed (restore): see the error above.")
     assert "The platform is back on the monolith: yemma_db thawed" in said and "after 12.5 s of write downtime" in said
     assert said.endswith("the phases already done are kept.")
-    said = machine.failure_message({"phase": "plan", "route": "none", "point": "serving"}, "yemma_db")
+    said = machine.failure_message(dict({"phase": "plan", "point": "serving"}, **machine.failure_route("serving", True)),
+                                   "yemma_db")
     assert "Nothing was stopped" in said
     said = machine.failure_message({"phase": "cutover", "route": "rollback", "route_error": "catch-up timed out"}, "yemma_db")
     assert "it is DOWN" in said and "catch-up timed out" in said

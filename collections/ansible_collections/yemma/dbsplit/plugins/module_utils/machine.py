@@ -406,8 +406,8 @@ def failure_message(failure, source_database, playbook="migrate.yml"):
     elif route == "stay":
         said.append(f"The platform is left as it stopped, as asked (dbsplit_on_failure: stay): it is DOWN until migrate.yml "
                     "goes on or rollback.yml goes back.")
-    elif failure.get("point", "serving") == "serving":
-        said.append("Nothing was stopped: the platform serves as it did.")
+    elif failure.get("why"):
+        said.append(failure["why"][0].upper() + failure["why"][1:] + ".")
     said.append("The run lock is released. Fix the cause and run the same command again"
                 + (": the phases already done are kept." if playbook == "migrate.yml" else ": what is done is found done again."))
     return " ".join(said)
