@@ -1,4 +1,4 @@
-from ansible_collections.yemma.dbsplit.plugins.module_utils import disk
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import disk
 
 STACK = {
     "services": {

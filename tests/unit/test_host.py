@@ -1,6 +1,7 @@
 import json
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import host, settings
+from ansible_collections.yemma.dbsplit.plugins.module_utils import host
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import settings
 
 
 def test_the_images_on_the_host_answer_to_their_tags_and_digests():

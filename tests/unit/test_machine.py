@@ -10,7 +10,8 @@ import re
 import pytest
 import yaml
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import machine, settings
+from ansible_collections.yemma.dbsplit.plugins.module_utils import machine
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

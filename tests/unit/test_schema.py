@@ -4,7 +4,8 @@ services use a database, the lost monolith's volume and the tables it gets back 
 SQL and commands run on real servers in tests/e2e/test_runbook_paths.py)."""
 
 from ansible_collections.yemma.dbsplit.plugins.filter import dbsplit as filters
-from ansible_collections.yemma.dbsplit.plugins.module_utils import rebuild, schema, settings, toc
+from ansible_collections.yemma.dbsplit.plugins.module_utils import rebuild, schema, toc
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import settings
 
 RESET = "ansible-playbook reset.yml -l prod -e service={service}"
 

@@ -6,7 +6,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import settings
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -2,7 +2,8 @@
 
 import json
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import disk, online, plan, reverse, schema, target, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import online, plan, reverse, schema, target, verify
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import disk
 
 
 def parse_env(text):

@@ -16,8 +16,8 @@
 import socket
 
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
-from ansible_collections.yemma.dbsplit.plugins.module_utils import machine, settings
-from ansible_collections.yemma.dbsplit.plugins.plugin_utils import versions
+from ansible_collections.yemma.dbsplit.plugins.module_utils import machine
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import settings, versions
 
 
 def lock_holder_alive(holder):
