@@ -15,6 +15,8 @@ description:
     the table does not hold the head afterwards. Every failing service is named; the others are stamped.
   - In check mode, runs C(alembic heads) (it only reads the service's scripts) and reads the tables, and reports
     which services would be stamped, without stamping.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   project_dir:
     description: The compose project's directory (its C(.env) gives the services their settings).
@@ -46,6 +48,11 @@ options:
     default: false
 extends_documentation_fragment:
   - yemma.dbsplit.connection.ALEMBIC_SERVICES
+attributes:
+  check_mode:
+    support: full
+    description: Runs C(alembic heads) and reads the version tables, and reports which services would be stamped,
+      without stamping.
 author: yemma-dbsplit team
 """
 

@@ -14,6 +14,8 @@ description:
   - Always takes a new backup (the run's progress decides when one is due); the archive
     appears under its final name only once complete and checksummed.
   - In check mode, reports the database's size.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   directory:
     description: Directory on the host for the archive and its manifest (created 0700).
@@ -34,6 +36,10 @@ options:
     type: path
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE_RUNTIME
+attributes:
+  check_mode:
+    support: full
+    description: Reports the database's size; no backup is taken.
 author: yemma-dbsplit team
 """
 
@@ -46,18 +52,29 @@ EXAMPLES = r"""
 
 RETURN = r"""
 manifest:
-  description: Archive path, sha256, id (first 16 hex digits), bytes, seconds, taken_at.
+  description: Database, archive path, sha256, id (first 16 hex digits), bytes, seconds, server_version, taken_at.
   returned: when a backup exists or was taken
   type: dict
+  sample:
+    database: yemma_db
+    archive: /var/backups/yemma-dbsplit/yemma_db.dump
+    sha256: af2bdbe1aa9b6ec1e2ade1d694f41fc71a831d0268e9891562113d8a62add1bf
+    id: af2bdbe1aa9b6ec1
+    bytes: 4187321
+    seconds: 3.41
+    server_version: 150018
+    taken_at: "2026-11-25T10:17:02Z"
 database_bytes:
   description: Size of the source database (pg_database_size).
   returned: always
   type: int
+  sample: 11320679
 kept:
   description: The I(keep_files) copied now (those an earlier run kept are left as they are).
   returned: when a backup was taken
   type: list
   elements: str
+  sample: [/srv/yemma/docker-compose.monolith.yml, /srv/yemma/.env]
 """
 
 from ansible.module_utils.basic import AnsibleModule

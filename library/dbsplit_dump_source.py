@@ -61,6 +61,10 @@ options:
     type: str
     choices: [present, absent]
     default: present
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change; no server is started, loaded or removed.
 author: yemma-dbsplit team
 """
 
@@ -82,14 +86,17 @@ sha256:
   description: SHA-256 of the archive.
   returned: when O(state=present)
   type: str
+  sample: af2bdbe1aa9b6ec1e2ade1d694f41fc71a831d0268e9891562113d8a62add1bf
 bytes:
   description: Size of the archive.
   returned: when O(state=present)
   type: int
+  sample: 4187321
 seconds:
   description: Time to start the server and restore the archive; 0 when reused.
   returned: when O(state=present)
   type: float
+  sample: 12.84
 """
 
 import os

@@ -18,6 +18,8 @@ description:
     fails unless the signature is still that one. A session that turned read-only off for
     itself and wrote is caught before the services start on the targets.
   - Idempotent, and reports what it would change in check mode.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   state:
     description: C(frozen) to stop writes, C(thawed) to allow them again.
@@ -38,6 +40,10 @@ options:
     elements: str
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the state would change and what would stop the freeze; nothing is frozen or thawed.
 author: yemma-dbsplit team
 """
 
@@ -59,19 +65,26 @@ frozen:
   description: Whether the database is frozen after the task (would be, in check mode).
   returned: always
   type: bool
+  sample: true
 terminated_sessions:
   description: Number of other sessions ended.
   returned: always
   type: int
+  sample: 3
 signature:
   description: "The write signature, C({table: [inserted, updated, deleted, file]}), when frozen (not in check mode)."
   returned: when frozen
   type: dict
+  sample: {public.payments: [9812, 240, 0, 16425], public.users: [1520, 87, 4, 16412]}
 problems:
   description: What would stop the freeze (a role that overrides it), each with its fix.
   returned: always
   type: list
   elements: str
+  sample:
+    - 'role reporting turns default_transaction_read_only off for itself (in every database), so its sessions would
+      write through the freeze: ALTER ROLE "reporting" RESET default_transaction_read_only (set it again after the
+      migration if it is needed)'
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -16,6 +16,8 @@ description:
   - Refuses a database holding anything this tool did not restore from that backup; a restore
     killed halfway is started again from empty; a finished one is kept (idempotent).
   - In check mode it only says what it would do.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   manifest:
     description: The backup's manifest, as the backup phase recorded it (C(archive), C(sha256), C(id)).
@@ -36,6 +38,10 @@ options:
     required: true
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE_RUNTIME
+attributes:
+  check_mode:
+    support: full
+    description: Only says what it would do (RV(action)); nothing is restored.
 author: yemma-dbsplit team
 """
 
@@ -53,14 +59,22 @@ action:
   description: C(restore), C(rebuild) (a restore killed halfway, started again) or C(keep) (already restored from this backup).
   returned: always
   type: str
+  sample: restore
 entries:
   description: Archive entries restored.
   returned: when restored
   type: int
+  sample: 412
+tables_left_empty:
+  description: How many tables of O(empty_tables) were restored without their rows.
+  returned: when restored
+  type: int
+  sample: 2
 seconds:
   description: Time pg_restore took.
   returned: when restored
   type: float
+  sample: 38.27
 """
 
 from ansible.module_utils.basic import AnsibleModule

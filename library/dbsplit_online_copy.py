@@ -22,6 +22,8 @@ description:
   - C(absent) removes the subscription, its slot and the publication, and puts C(REPLICA IDENTITY
     DEFAULT) back on the O(full_identity) tables of this target on the monolith.
   - Reports what it would change in check mode.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   name:
     description: Name of the subscription, of its slot and of the monolith's publication (yemma.dbsplit.online_name).
@@ -44,6 +46,10 @@ options:
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE_RUNTIME
   - yemma.dbsplit.connection.TARGET
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would change; nothing is published, subscribed or removed.
 author: yemma-dbsplit team
 """
 
@@ -64,19 +70,34 @@ status:
       wal_status}); C(held_bytes) is the WAL its slot keeps on the monolith's disk."
   returned: always
   type: dict
+  sample: {exists: true, enabled: true, applying: true, apply_errors: 0, connected: true, lag_bytes: 0,
+           lag_seconds: 0.0, held_bytes: 16777216, wal_status: reserved}
 progress:
   description: "The copy: C({tables: [{table, state, bytes_done, bytes, rows_done, rows}], copied, count, bytes_done, bytes})."
   returned: when state is present or info
   type: dict
+  sample:
+    tables:
+      - {table: public.payments, state: d, bytes_done: 52428800, bytes: 104857600, rows_done: 250000, rows: 500000}
+      - {table: public.plans, state: r, bytes_done: 8192, bytes: 8192, rows_done: 4, rows: 4}
+    copied: 1
+    count: 2
+    bytes_done: 52436992
+    bytes: 104865792
 line:
   description: The copy's progress (or the stream's lag) in one line for the operator.
   returned: when state is present or info
   type: str
+  sample: "payment_db: 1/2 tables copied, 50.0 MB of 100.0 MB (50%), about 2 min 10 s left; copying public.payments
+    250,000 of ~500,000 rows"
 problems:
   description: What stops the copy (subscription disabled by an apply error, slot lost, missing) or makes it wrong (a schema change), each with its fix.
   returned: always
   type: list
   elements: str
+  sample:
+    - "subscription dbsplit_online_payment_db_a29c3807 is disabled after 2 apply error(s): read the target's log (docker
+      logs <its container>) for the row it could not apply; start the copy again with rollback.yml, then migrate.yml"
 """
 
 import time

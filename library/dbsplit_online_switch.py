@@ -24,6 +24,8 @@ description:
     since the new services may have written to it since.
   - Every target is tried even when another fails; the task then fails with each failure, naming its target.
   - Reports what it would change in check mode, freezing nothing and waiting for nothing.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   full_identity:
     description: Tables (as the plan names them) that have C(REPLICA IDENTITY FULL) for want of a primary key.
@@ -61,6 +63,10 @@ options:
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS_RUNTIME
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would change, freezing nothing and waiting for nothing.
 author: yemma-dbsplit team
 """
 
@@ -80,12 +86,22 @@ targets:
     - "Per target label C({waited_seconds, sequences, large_objects, removed, reverse_stream}): how long it took to
       catch up, the sequences set (C({sequence, from, to})), the large objects created, rewritten or removed
       (C({oid, action})), whether its online copy was removed and its reverse stream started by this run."
+    - With O(plan_hash), also C(marked_live), whether this run marked it live.
   returned: always
   type: dict
+  sample:
+    payment_db:
+      waited_seconds: 0.4
+      sequences: [{sequence: public.payments_id_seq, from: 1204, to: 1212}]
+      large_objects: []
+      removed: true
+      reverse_stream: true
+      marked_live: true
 terminated_sessions:
   description: Sessions of the monolith ended by the freeze (opened before it, they could have written).
   returned: always
   type: int
+  sample: 2
 """
 
 import json

@@ -29,6 +29,8 @@ description:
   - Names every object by its PostgreSQL identity (C(pg_identify_object)), quoted where
     needed; a table in the map may be written as its identity or raw (C(public.Person)).
   - Only reads the catalog, so it runs in check mode too.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   services:
     description:
@@ -73,6 +75,10 @@ options:
     default: true
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
+attributes:
+  check_mode:
+    support: full
+    description: Only reads the catalog, so a check run plans as any run does.
 author: yemma-dbsplit team
 """
 
@@ -99,14 +105,43 @@ plan:
   description: The plan, per target database, with a C(hash) that identifies it.
   returned: always
   type: dict
+  sample:
+    hash: 8e8482920e5c60a1
+    source_database: yemma_db
+    source_server_version: 150018
+    source_bytes: 11320679
+    source_large_objects: {count: 0, bytes: 0, note: null, service: null}
+    targets:
+      - key: yemma-postgres-auth/auth_db
+        label: auth_db
+        database: auth_db
+        endpoint: {container: yemma-postgres-auth, database: auth_db}
+        services: [auth]
+        tables:
+          - {name: public.users, service: auth, kind: r, partitions: []}
+        bytes: 385024
+        needs: {enum types: [public.userstatus], extensions: [citext], sequences: [public.users_id_seq]}
+        dropped_foreign_keys: []
+        large_objects: null
+        objects:
+          pg_attrdef:16505: {class: pg_attrdef, class_oid: 2604, oid: 16505, type: default value,
+                             identity: for public.users.id, kind: null,
+                             address: [default value, [public, users, id], []], top_level: false}
+    left_behind: [public.alembic_version]
+    objects:
+      - {object: extension citext, targets: [auth_db],
+         fate: "needed there (by a column, default, check, trigger or another object)"}
   contains:
     hash: {description: Hash of what the plan moves (by name)., type: str}
+    source_database: {description: The source database's name., type: str}
+    source_server_version: {description: "The source server's version number (C(server_version_num)).", type: int}
+    source_bytes: {description: The source database's size., type: int}
     targets:
       description: >-
         One entry per target database with tables, needs, dropped_foreign_keys and large_objects
         (C(count), C(bytes), C(note) for the target that receives them, null for the others).
       type: list
-    source_large_objects: {description: The source's large objects (C(count), C(bytes), C(note)) and the C(service) that receives them., type: dict}
+    source_large_objects: {description: "The source's large objects (C(count), C(bytes), C(note)) and the C(service) that receives them.", type: dict}
     left_behind: {description: Source tables no service receives (alembic_version* included)., type: list}
     objects:
       description: >-
@@ -118,6 +153,9 @@ problems:
   returned: always
   type: list
   elements: str
+  sample:
+    - "the source holds 3 large objects (0.1 MB) that belong to no service: set dbsplit_large_objects_service to the
+      service that owns them (e.g. the one whose tables hold their oids)"
 """
 
 from ansible.module_utils.basic import AnsibleModule

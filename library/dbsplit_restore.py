@@ -21,6 +21,8 @@ description:
     touched, so a refusal changes nothing.
   - Sequences continue after the copied ids (their values are in the backup).
   - In check mode, reports what it would do with each target.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   plan_hash:
     description: The plan's C(hash), recorded in the target to recognise it on a later run.
@@ -50,6 +52,10 @@ options:
     default: 7200
 extends_documentation_fragment:
   - yemma.dbsplit.connection.TARGETS_RUNTIME
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would do with each target; nothing is restored.
 author: yemma-dbsplit team
 """
 
@@ -67,13 +73,21 @@ restores:
   description: Per target key, what was done with it.
   returned: always
   type: dict
+  sample:
+    yemma-postgres-auth/auth_db:
+      label: auth_db
+      action: restore
+      target_state: {state: empty, plan: null, backup: null, objects: 0}
+      entries: 57
+      seconds: 4.12
+      maintenance_work_mem_mb: 256
   contains:
     label: {description: The target's label., type: str}
     action: {description: "What was done (would be, in check mode): C(restore) (empty target), C(rebuild) (emptied first) or C(keep).", type: str}
     target_state: {description: "What the target held before: its marker's state, plan and backup.", type: dict}
     entries: {description: Number of TOC entries restored (when restored)., type: int}
     seconds: {description: Duration of pg_restore (when restored)., type: float}
-    maintenance_work_mem_mb: {description: Memory per index build given to the restore's sessions, sized to the container's limit., type: int}
+    maintenance_work_mem_mb: {description: "Memory per index build given to the restore's sessions, sized to the container's limit.", type: int}
 """
 
 from ansible.module_utils.basic import AnsibleModule

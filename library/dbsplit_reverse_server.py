@@ -19,34 +19,24 @@ description:
     subscriptions gets an apply worker (PostgreSQL gives 4 by default). Never lowers a setting.
   - Reports what it would change in check mode, and RV(problems) that remain after the change
     and the restart (slots or senders a publisher lacks).
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   role:
     description: C(publisher) for a new database's server, C(subscriber) for the monolith's.
     type: str
     choices: [publisher, subscriber]
     required: true
-  servers:
-    description: The servers to prepare.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: What the results and problems name it by (a target key, the source database).
-        type: str
-        required: true
-      server:
-        description: How to connect to it (the options of the connection fragment's O(server)).
-        type: dict
-        required: true
-      streams:
-        description: How many slots its publications need (one a stream, online mode adds its table-sync workers), or how many streams it subscribes to.
-        type: int
-        required: true
   max_slot_wal_keep_size_mb:
     description: Publisher only. The WAL, in MB, a slot may keep while its subscriber is away.
     type: int
     default: 1024
+extends_documentation_fragment:
+  - yemma.dbsplit.connection.SERVERS
+attributes:
+  check_mode:
+    support: full
+    description: Reports the settings it would change (RV(changes)), without changing them.
 author: yemma-dbsplit team
 """
 
@@ -71,20 +61,30 @@ servers:
   description: Per server name, its RV(changes), RV(restart_needed) and RV(problems).
   returned: always
   type: dict
+  sample:
+    yemma-postgres-auth/auth_db:
+      changes: [wal_level replica -> logical (restart), max_slot_wal_keep_size -1 MB -> 1024 MB]
+      restart_needed: true
+      problems: []
 changes:
   description: The settings changed on any server (would be, in check mode), each as C(name old -> new), once.
   returned: always
   type: list
   elements: str
+  sample: [wal_level replica -> logical (restart), max_slot_wal_keep_size -1 MB -> 1024 MB]
 restart_needed:
   description: Whether a setting of some server takes effect only after its restart (RV(servers) says which).
   returned: always
   type: bool
+  sample: true
 problems:
   description: What still stops a publisher from serving its slots, each naming the server, with its fix.
   returned: always
   type: list
   elements: str
+  sample:
+    - "yemma-postgres-auth/auth_db: max_wal_senders is 2, 1 in use and 2 more needed: ALTER SYSTEM SET max_wal_senders
+      = 3, then restart the server"
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -20,10 +20,12 @@ description:
     large objects when the plan gave it the source's (logical replication streams neither).
   - C(absent) removes the subscription, its slot and the publication.
   - C(info) only reads where the stream stands (lag, WAL held, what stops it) and the rows of
-    the monolith that break a foreign key the split databases could not enforce (RV(orphans));
+    the monolith that break a foreign key the split databases could not enforce (RV(streams[].orphans));
     read once every stream has caught up, that list is final.
   - Fails when any target fails, naming each and why; the other targets' streams are done (RV(streams)).
   - Reports what it would change in check mode.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   state:
     description: What to do with the stream.
@@ -49,6 +51,10 @@ options:
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS_RUNTIME
+attributes:
+  check_mode:
+    support: full
+    description: Reports what it would change; no stream is set up, caught up or removed.
 author: yemma-dbsplit team
 """
 
@@ -66,19 +72,27 @@ streams:
   returned: always
   type: list
   elements: dict
+  sample:
+    - key: yemma-postgres-auth/auth_db
+      label: auth_db
+      name: dbsplit_reverse_auth_db_d5eac408
+      changed: true
+      problems: []
+      status: {exists: true, enabled: true, applying: true, apply_errors: 0, connected: true, lag_bytes: 0,
+               lag_seconds: 0.0, held_bytes: 16777216, wal_status: reserved}
   contains:
     key: {description: The target's key in the plan., type: str}
     label: {description: The target's label in the plan., type: str}
     name: {description: The subscription's (and its slot's) name., type: str}
-    changed: {description: Whether this target's stream changed (would, in check mode)., type: bool}
+    changed: {description: "Whether this target's stream changed (would, in check mode).", type: bool}
     status:
       description:
         - "Where the stream stands: C({exists, enabled, applying, apply_errors, connected, lag_bytes, lag_seconds,
           held_bytes, wal_status}); C(lag_seconds) is null while the monolith is not connected."
       type: dict
-    problems: {description: Why the stream cannot carry writes back now, each with its fix (C(info))., type: list, elements: str}
-    waited_seconds: {description: With C(applied), how long the monolith took to catch up., type: float}
-    applied_lsn: {description: With C(applied), the target's WAL position the monolith has applied up to., type: str}
+    problems: {description: "Why the stream cannot carry writes back now, each with its fix (C(info)).", type: list, elements: str}
+    waited_seconds: {description: "With C(applied), how long the monolith took to catch up.", type: float}
+    applied_lsn: {description: "With C(applied), the target's WAL position the monolith has applied up to.", type: str}
     sequences:
       description: With C(applied), the sequences set on the monolith, C({sequence, from, to}).
       type: list

@@ -17,6 +17,8 @@ description:
   - With I(source) and I(target_plan), compares each table the plan gives the target with the
     source, as a reset from the migration backup would replace it (C(missing), C(equal), C(differs)).
   - Only reads, so it runs in check mode too.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   services:
     description:
@@ -32,6 +34,7 @@ options:
     description: The command that repairs a service, with C({service}) where its name goes; said in the problems.
     type: str
     required: true
+  # Its suboptions come from the fragment yemma.dbsplit.connection.SOURCE; here it is optional.
   source:
     description: Connection to the source database (the frozen monolith), to compare the plan's tables with it.
     type: dict
@@ -41,7 +44,12 @@ options:
     type: dict
     required: false
 extends_documentation_fragment:
+  - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGET
+attributes:
+  check_mode:
+    support: full
+    description: Only reads, so a check run reads the database as any run does.
 author: yemma-dbsplit team
 """
 
@@ -59,21 +67,30 @@ services:
   returned: always
   type: list
   elements: dict
+  sample: [{service: candidate, tables: [profiles, skills], missing: [], version_table: alembic_version_candidate,
+            alembic: [7f2e8a4c6b31]}]
 data:
   description: User tables holding rows, C(table) and C(rows) (an estimate, at least 1).
   returned: always
   type: list
   elements: dict
+  sample: [{table: profiles, rows: 1200}]
 problems:
   description: What stops an installation on this database, each with its fix.
   returned: always
   type: list
   elements: str
+  sample:
+    - "candidate_db already holds data: profiles (~1200 rows). An installation starts from empty databases: if this
+      data is the platform's, it is migrated (migrate.yml) or kept as it is with -e install_keep_data=true (only what
+      is missing is created)"
 losses:
   description: With I(source), per table of the plan, C(state) (C(missing), C(equal), C(differs)), C(rows) now and C(source_rows).
   returned: when source is given
   type: list
   elements: dict
+  sample: [{table: public.profiles, state: differs, rows: 1212, source_rows: 1200},
+           {table: public.skills, state: missing, rows: null, source_rows: 5400}]
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -17,6 +17,8 @@ description:
   - Sequences are not compared (no snapshot covers them); the cutover carries them and reads them back
     before the snapshots are taken (M(dbsplit_online_switch)).
   - Fails on any difference, naming the target. Only reads; in check mode it compares without writing O(ready_file).
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   jobs:
     description: Scans at once, over every target (each side of each table is one scan).
@@ -41,6 +43,10 @@ options:
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS
+attributes:
+  check_mode:
+    support: full
+    description: Compares without waiting for O(after_file) or O(scan_after_file) and without writing O(ready_file).
 author: yemma-dbsplit team
 """
 
@@ -60,11 +66,16 @@ tables:
   description: Per target key, per table C({table, rows, source_rows, checksum, source_checksum, bytes, seconds}).
   returned: always
   type: dict
+  sample:
+    yemma-postgres-auth/auth_db:
+      - {table: public.users, rows: 1520, source_rows: 1520, checksum: 2d711642b726b04401627ca9fbac32f5,
+         source_checksum: 2d711642b726b04401627ca9fbac32f5, bytes: 253952, seconds: 0.05}
 differences:
   description: Every difference found, each naming its target; empty when every target is proven equal.
   returned: always
   type: list
   elements: str
+  sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -43,10 +43,11 @@ options:
     choices: [read, lock, unlock, record, forget, retire]
     default: read
   run_id:
-    description: This run's id (required by C(lock), C(unlock) and C(record)).
+    description: This run's id (required by every operation but C(read)).
     type: str
   owner:
-    description: "This run's controller, C({host, pid, pid_started}), from the C(yemma.dbsplit.controller) lookup."
+    description: "This run's controller, C({host, pid, pid_started}), from the C(yemma.dbsplit.controller) lookup
+      (required by C(lock))."
     type: dict
   playbook:
     description: What runs (recorded in the lock for the operator), e.g. C(migrate.yml).
@@ -82,6 +83,11 @@ options:
         work on it in memory, since nothing is written, so the next phases of a check run plan
         from what the earlier ones would have recorded. Ignored otherwise.
     type: dict
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is written and no lock is taken; C(record) and C(forget) return the progress they would have
+      written, from O(progress).
 author: yemma-dbsplit team
 """
 
@@ -108,27 +114,44 @@ lock:
   description: The lock's holder after the task, C({run_id, owner, playbook, started}), or C({}) when free.
   returned: always
   type: dict
+  sample:
+    run_id: 20261125T101500Z-yemma-vps
+    owner: {host: ops-laptop, pid: 48213, pid_started: 91234567}
+    playbook: migrate.yml
+    started: "2026-11-25T10:15:02Z"
 acquired:
   description: Whether this run holds the lock after the task.
   returned: when O(operation=lock)
   type: bool
+  sample: true
 progress:
   description: "The run's progress after the task, C({schema, sequence, steps: {phase: {sequence, run_id, at, result}}, returned})."
   returned: always
   type: dict
+  sample:
+    schema: 2
+    sequence: 2
+    steps:
+      preflight: {sequence: 1, run_id: 20261125T101500Z-yemma-vps, at: "2026-11-25T10:15:09Z",
+                  result: {dump_sha256: null}}
+      stop: {sequence: 2, run_id: 20261125T101500Z-yemma-vps, at: "2026-11-25T10:16:40Z",
+             result: {mode: offline, writes_stopped_at: 1795601800.2}}
 forgotten:
   description: The phases whose records C(forget) removed.
   returned: when O(operation=forget)
   type: list
   elements: str
+  sample: [stop, cutover]
 retired_to:
   description: Where C(retire) set the migration's state aside.
   returned: when O(operation=retire)
   type: str
+  sample: /var/backups/yemma-dbsplit.rolled-back-20261125T113000Z
 recorded:
   description: Whether C(record) gave the phase a new place in the sequence.
   returned: when O(operation=record)
   type: bool
+  sample: true
 """
 
 import time

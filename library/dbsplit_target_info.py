@@ -14,6 +14,8 @@ description:
   - A target that refuses the login (a wrong password, a missing database) is C(unreachable)
     and refused, with the fix, so that the preflight lists it with the other problems.
   - Only reads, so it runs in check mode too.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   plan_hash:
     description: Hash of the plan about to run.
@@ -24,6 +26,10 @@ options:
     type: str
 extends_documentation_fragment:
   - yemma.dbsplit.connection.TARGETS
+attributes:
+  check_mode:
+    support: full
+    description: Only reads, so a check run reads the targets as any run does.
 author: yemma-dbsplit team
 """
 
@@ -39,11 +45,14 @@ targets:
   description: Per target key, what it holds and what a transfer would do with it.
   returned: always
   type: dict
+  sample:
+    yemma-postgres-auth/auth_db: {label: auth_db, state: empty, action: restore, problem: null, objects: 0, plan: null,
+                                  backup: null, server_version: 150018}
   contains:
     label: {description: The target's label., type: str}
     state: {description: "C(empty), C(restoring), C(restored), C(live), C(foreign) or C(unreachable).", type: str}
     action: {description: "What a transfer would do: C(restore), C(rebuild), C(keep) or C(refuse).", type: str}
-    problem: {description: Why the target is refused, with the fix; null otherwise., type: str}
+    problem: {description: "Why the target is refused, with the fix; null otherwise.", type: str}
     objects: {description: How many objects it holds (null when unreachable)., type: int}
     plan: {description: The plan its marker records., type: str}
     backup: {description: The backup its marker records., type: str}

@@ -18,6 +18,8 @@ description:
     every write back), so the next migration rebuilds it instead of refusing it. A target that
     cannot be reached is left as it is and named in C(skipped)."
   - In check mode, reports whether the mark would change, without writing it.
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   state:
     description: The mark to set.
@@ -32,6 +34,10 @@ options:
     type: str
 extends_documentation_fragment:
   - yemma.dbsplit.connection.TARGETS
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the mark would change, without writing it.
 author: yemma-dbsplit team
 """
 
@@ -54,6 +60,7 @@ skipped:
   returned: always
   type: list
   elements: str
+  sample: ['auth_db: connection failed: connection to server at "172.18.0.5", port 5432 failed: Connection refused']
 """
 
 from contextlib import ExitStack

@@ -16,8 +16,14 @@ description:
   - In check mode it only counts what it would drop.
   - The caller decides whether the database may be emptied (reset.yml asks, and refuses while the
     services may have written to it).
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 extends_documentation_fragment:
   - yemma.dbsplit.connection.TARGET
+attributes:
+  check_mode:
+    support: full
+    description: Only counts what it would drop.
 author: yemma-dbsplit team
 """
 
@@ -32,10 +38,12 @@ dropped_objects:
   description: How many user objects (relations, types, functions, extensions, large objects) the database held.
   returned: always
   type: int
+  sample: 64
 previous_state:
   description: The target's state before (C(empty), C(restoring), C(restored), C(live), C(foreign)).
   returned: always
   type: str
+  sample: restored
 """
 
 from ansible.module_utils.basic import AnsibleModule

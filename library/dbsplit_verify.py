@@ -27,6 +27,8 @@ description:
     server's memory at a time.
   - Fails on any difference, naming each target and what differs. Only reads, so it runs in check mode too.
   - Online mode proves every target on snapshots taken at the freeze with M(dbsplit_snapshot_proof).
+requirements:
+  - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
   jobs:
     description: Scans at once, over every target (each side of each table is one scan).
@@ -46,6 +48,10 @@ options:
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS
+attributes:
+  check_mode:
+    support: full
+    description: Only reads, so a check run compares as any run does.
 author: yemma-dbsplit team
 """
 
@@ -63,20 +69,27 @@ tables:
     rows and checksum.
   returned: always
   type: dict
+  sample:
+    yemma-postgres-auth/auth_db:
+      - {table: public.users, rows: 1520, source_rows: 1520, checksum: 2d711642b726b04401627ca9fbac32f5,
+         source_checksum: 2d711642b726b04401627ca9fbac32f5, bytes: 253952, seconds: 0.05}
 objects:
   description: How many objects that are not tables (views, functions, types...) were found equal.
   returned: success
   type: int
+  sample: 12
 differences:
   description: Every difference found, each naming its target; empty when every target is proven equal.
   returned: always
   type: list
   elements: str
+  sample: []
 excused:
   description: The tables of O(excused) that did differ, each C({target, table}).
   returned: always
   type: list
   elements: dict
+  sample: [{target: yemma-postgres-payment/payment_db, table: public.payments}]
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -2,7 +2,8 @@
 
 A module that takes a connection dict (``source``, ``target``) extends
 ``yemma.dbsplit.connection.<ROLE>``; ROLE ``RUNTIME`` variants add where the PostgreSQL
-client tools run. The text is composed here so that each suboption is written once.
+client tools run; ``SERVERS`` is dbsplit_reverse_server's list of servers, each with its
+connection. The text is composed here so that each suboption is written once.
 """
 
 _CONNECTION = """
@@ -39,7 +40,7 @@ options:
     elements: dict
     required: true
     suboptions:
-      plan: {{description: The plan's entry for this target (its key, database, label, tables, sequences...)., type: dict, required: true}}
+      plan: {{description: "The plan's entry for this target (its key, database, label, tables, sequences...).", type: dict, required: true}}
       endpoint:
         description: Connection to the target database.
         type: dict
@@ -75,6 +76,31 @@ options:
 """
 
 
+def _servers(suboptions):
+    nested = "\n".join("    " + line if line else line for line in suboptions.split("\n"))
+    return f"""
+options:
+  servers:
+    description: The servers to prepare.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name: {{description: "What the results and problems name it by (a target key, the source database).", type: str, required: true}}
+      server:
+        description: Connection to a database of the server (a superuser, for ALTER SYSTEM).
+        type: dict
+        required: true
+        suboptions:{nested}
+      streams:
+        description:
+          - How many slots its publications need (one a stream, online mode adds its table-sync workers), or how many
+            streams it subscribes to.
+        type: int
+        required: true
+"""
+
+
 def _option(name, description, suboptions):
     return f"""
 options:
@@ -94,4 +120,4 @@ class ModuleDocFragment:
     TARGETS = _targets("Every target of the plan, with its connection.", _CONNECTION)
     TARGETS_RUNTIME = _targets("Every target of the plan, with its connection and where its client tools run.", _RUNTIME)
     ALEMBIC_SERVICES = _alembic_services(_CONNECTION)
-    SERVER = _option("server", "Connection to a database of the server (a superuser, for ALTER SYSTEM).", _CONNECTION)
+    SERVERS = _servers(_CONNECTION)
