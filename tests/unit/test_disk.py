@@ -1,10 +1,13 @@
+import os
+
+from ansible_collections.yemma.dbsplit.plugins.module_utils import host
 from ansible_collections.yemma.dbsplit.plugins.plugin_utils import disk
 
 STACK = {
     "services": {
-        "postgres-auth": {"volumes": [{"type": "volume", "source": "auth_data", "target": disk.PGDATA}]},
-        "postgres-logs": {"volumes": [{"type": "bind", "source": "/mnt/fast/logs", "target": disk.PGDATA}]},
-        "postgres-docs": {"volumes": [{"type": "volume", "source": "docs_data", "target": disk.PGDATA}]},
+        "postgres-auth": {"volumes": [{"type": "volume", "source": "auth_data", "target": host.PGDATA}]},
+        "postgres-logs": {"volumes": [{"type": "bind", "source": "/mnt/fast/logs", "target": host.PGDATA}]},
+        "postgres-docs": {"volumes": [{"type": "volume", "source": "docs_data", "target": host.PGDATA}]},
         "postgres-bare": {},
     },
     "volumes": {"auth_data": {"name": "yemma_auth_data"},
@@ -13,10 +16,10 @@ STACK = {
 
 
 def test_each_kind_of_volume_lands_where_docker_puts_it():
-    assert disk.data_path(STACK, "postgres-auth", "/var/lib/docker") == "/var/lib/docker/volumes"
-    assert disk.data_path(STACK, "postgres-logs", "/var/lib/docker") == "/mnt/fast/logs"
-    assert disk.data_path(STACK, "postgres-docs", "/var/lib/docker") == "/mnt/docs"
-    assert disk.data_path(STACK, "postgres-bare", "/var/lib/docker") == "/var/lib/docker/volumes"
+    assert host.data_path(STACK, "postgres-auth", "/var/lib/docker") == "/var/lib/docker/volumes"
+    assert host.data_path(STACK, "postgres-logs", "/var/lib/docker") == "/mnt/fast/logs"
+    assert host.data_path(STACK, "postgres-docs", "/var/lib/docker") == "/mnt/docs"
+    assert host.data_path(STACK, "postgres-bare", "/var/lib/docker") == "/var/lib/docker/volumes"
 
 
 PLAN = {"targets": [{"key": "yemma-postgres-auth/auth_db", "label": "auth_db", "bytes": 100 << 20,
@@ -42,12 +45,12 @@ def test_needs_on_one_filesystem_add_up_and_the_refusal_gives_the_figures():
     assert disk.problems(needs, two_disks) == []
 
 
-def test_df_output_is_read_and_a_failure_is_a_problem():
-    free = disk.measured([
-        {"item": "/var/backups", "rc": 0, "stdout": "Mounted on          Avail\n/        1234567"},
-        {"item": "/mnt/gone", "rc": 1, "stdout": "", "stderr": "df: /mnt/gone: No such file or directory"},
-    ])
-    assert free == {"/var/backups": {"mount": "/", "avail": 1234567},
-                    "/mnt/gone": {"error": "df: /mnt/gone: No such file or directory"}}
+def test_the_host_measures_each_path_on_its_filesystem_and_a_path_not_made_yet_on_its_parents(tmp_path):
+    made = tmp_path / "state"
+    made.mkdir()
+    free = host.free_space([str(made), str(tmp_path / "not" / "yet")])
+    assert free[str(made)]["avail"] == os.statvfs(made).f_bavail * os.statvfs(made).f_frsize
+    assert free[str(made)]["mount"] == host.mount_point(str(tmp_path))
+    assert free[str(tmp_path / "not" / "yet")] == free[str(made)]
     assert disk.problems([{"what": "target logs_db", "path": "/mnt/gone", "bytes": 1}], free) == [
-        "cannot measure the free space at /mnt/gone for target logs_db: df: /mnt/gone: No such file or directory"]
+        "cannot measure the free space at /mnt/gone for target logs_db: not measured"]

@@ -1,7 +1,13 @@
 """Until other versions are proven, the preflight refuses a source or target that is not PostgreSQL 15."""
 
-from ansible_collections.yemma.dbsplit.plugins.filter.run import version_problems
-from ansible_collections.yemma.dbsplit.plugins.plugin_utils import versions
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import preflight, versions
+
+SOURCE = {"database": "yemma_db"}
+
+
+def version_problems(points, _database, source_version, target_states, image_versions):
+    ping = {"server_version": {"full": source_version}}
+    return preflight.versions_problems(SOURCE, points, ping, target_states, {"postgres_versions": image_versions})
 
 
 def test_every_way_a_server_or_binary_reports_its_version_reads_as_its_major():

@@ -3,7 +3,6 @@
 import json
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import online, plan, reverse, schema, target, verify
-from ansible_collections.yemma.dbsplit.plugins.plugin_utils import disk
 
 
 def parse_env(text):
@@ -255,14 +254,6 @@ def differing_tables(proven):
     return verify.differing_tables(proven)
 
 
-def disk_needs(plan, targets_to_fill, stack, docker_root, backup_path, backup_bytes, factor, base_bytes):
-    return disk.needs(plan, targets_to_fill, stack, docker_root, backup_path, backup_bytes, factor, base_bytes)
-
-
-def disk_problems(needs, df_results):
-    return disk.problems(needs, disk.measured(df_results))
-
-
 def service_volumes(stack, service):
     """The Docker volume names a compose service mounts (``docker compose config`` JSON, which
     renders each named volume's full name)."""
@@ -301,8 +292,6 @@ class FilterModule:
             "restore_lines": restore_lines,
             "proof_gaps": proof_gaps, "differing_tables": differing_tables, "returned_targets": returned_targets, "planned_tables": planned_tables,
             "large_object_targets": large_object_targets,
-            "disk_needs": disk_needs,
-            "disk_problems": disk_problems,
             "services_by_target": schema.services_by_target,
             "missing_line": schema.missing_line,
             "alembic_behind": schema.alembic_behind,

@@ -6,18 +6,17 @@
 - ``selected_phases``: the phases a run's tags select.
 - ``phase_due``, ``run_refusals``, ``recorded``, ``failure_route``, ``cutover_start``,
   ``report_status``: the decisions of the run's state machine (module_utils/machine), for the plays.
-- ``version_problems``: a source or target on a PostgreSQL version this tool is not proven on
-  (plugin_utils/versions).
-- ``settings_problems``, ``compose_problems``, ``service_database_problems``,
-  ``compose_images``, ``image_problems``: the settings checked as data, and against the
-  compose files and the host's images (module_utils/settings).
+- ``preflight_findings``, ``dump_host_findings``, ``preflight_summary``: every problem and
+  warning of the preflight, from what its tasks read (plugin_utils/preflight).
+- ``settings_problems``, ``database_clients``, ``services_sharing``, ``new_database_clients``:
+  the settings checked as data, and who uses which database (plugin_utils/settings).
 """
 
 import socket
 
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
 from ansible_collections.yemma.dbsplit.plugins.module_utils import machine
-from ansible_collections.yemma.dbsplit.plugins.plugin_utils import settings, versions
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import preflight, settings
 
 
 def lock_holder_alive(holder):
@@ -92,37 +91,25 @@ def report_status(progress, run_id, check_mode, failure=None):
     return machine.report_status(progress, run_id, check_mode, failure or None)
 
 
-def version_problems(endpoints, source_database, source_version, target_states, image_versions):
-    """The version refusals of the preflight: the source as its server reports it; each new
-    database as its running server reports it (dbsplit_target_info), else as its compose
-    service's image does (dbsplit_host_info), since provision has not started it yet."""
-    servers = [{"what": f"the source {source_database}", "version": source_version, "where": endpoints["source"]["id"]}]
-    for key, target in sorted(endpoints["targets"].items()):
-        running = (target_states.get(key) or {}).get("server_version")
-        image = image_versions.get(target.get("compose_service") or "")
-        servers.append({"what": f"the new database {target['label']}", "version": running or image,
-                        "where": target["id"] if running else f"the image of compose service {target.get('compose_service')}"})
-    return versions.problems(servers)
+def dump_host_findings(host, settings_, env_keys):
+    """Option A: the problems that keep the preflight from starting the dump's scratch server."""
+    return preflight.host_findings(settings_, host, env_keys) + preflight.dump_findings(settings_, host)
+
+
+def preflight_findings(host, settings_, env_keys, endpoints, recorded, reads):
+    return preflight.findings(settings_, host, env_keys, endpoints, recorded, reads)
+
+
+def install_findings(host, settings_, env_keys, endpoints, recorded, monolith, targets, environment):
+    return preflight.install_findings(settings_, host, env_keys, endpoints, recorded, monolith, targets, environment)
+
+
+def preflight_summary(found):
+    return preflight.summary(found)
 
 
 def settings_problems(variables):
     return settings.problems(variables)
-
-
-def compose_problems(services, source, backend, infrastructure, project, new_stack, old_stack):
-    return settings.compose_problems(services, source, backend, infrastructure, project, new_stack, old_stack)
-
-
-def service_database_problems(services, stack, env_keys, user, compose_file):
-    return settings.service_database_problems(services, stack, env_keys, user, compose_file)
-
-
-def compose_images(stacks, project):
-    return settings.compose_images(project, stacks)
-
-
-def image_problems(images, present):
-    return settings.image_problems(images, present)
 
 
 def database_clients(stack, services, service, env_keys):
@@ -139,6 +126,5 @@ class FilterModule:
                 "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "start_point": start_point,
                 "cutover_start": cutover_start, "report_status": report_status, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
                 "new_database_clients": new_database_clients, "failure_message": failure_message,
-                "version_problems": version_problems, "settings_problems": settings_problems, "compose_problems": compose_problems,
-                "service_database_problems": service_database_problems, "compose_images": compose_images, "image_problems": image_problems,
-                "database_clients": database_clients, "services_sharing": services_sharing}
+                "preflight_findings": preflight_findings, "dump_host_findings": dump_host_findings,
+                "preflight_summary": preflight_summary, "install_findings": install_findings, "settings_problems": settings_problems, "database_clients": database_clients, "services_sharing": services_sharing}

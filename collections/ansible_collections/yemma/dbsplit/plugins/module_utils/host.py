@@ -54,6 +54,52 @@ def image_names(listing):
     return names
 
 
+# Where the postgres image keeps its data (an anonymous volume when the compose file mounts nothing there).
+PGDATA = "/var/lib/postgresql/data"
+
+
+def data_path(stack, compose_service, docker_root):
+    """The host path whose filesystem will hold a compose service's PostgreSQL data
+    (``stack``: `docker compose config --format json`). A bind mount or a local volume
+    bound to a device lands there; any other volume under Docker's data root."""
+    service = (stack or {}).get("services", {}).get(compose_service, {})
+    for mount in service.get("volumes", []):
+        if mount.get("target") != PGDATA:
+            continue
+        if mount.get("type") == "bind":
+            return mount["source"]
+        declared = (stack.get("volumes") or {}).get(mount.get("source"), {})
+        options = declared.get("driver_opts") or {}
+        if "bind" in options.get("o", "").split(",") and options.get("device"):
+            return options["device"]
+    return f"{docker_root}/volumes"
+
+
+def free_space(paths):
+    """{path: {"mount", "avail"}} for each path (the nearest existing parent is measured: a state
+    directory not made yet lands on its parent's filesystem), or {"error"} when it cannot be."""
+    found = {}
+    for path in paths:
+        probe = path
+        while probe and not os.path.exists(probe):
+            probe = os.path.dirname(probe.rstrip("/")) or "/"
+        try:
+            stat = os.statvfs(probe)
+        except OSError as exc:
+            found[path] = {"error": str(exc)}
+            continue
+        found[path] = {"mount": mount_point(probe), "avail": stat.f_bavail * stat.f_frsize}
+    return found
+
+
+def mount_point(path):
+    """The mount point of the filesystem holding ``path``."""
+    path = os.path.realpath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
 def tagged(image):
     """An image name as the host lists it: without a tag it means ``:latest``."""
     last = image.rsplit("/", 1)[-1]
@@ -78,13 +124,16 @@ def postgres_version(image):
     return out.strip(), None
 
 
-def probe(project_dir, project_name, compose_files, network, postgres_services=()):
+def probe(project_dir, project_name, compose_files, network, postgres_services=(), space_paths=(), dump_file=None):
     """Read the host; return {compose_version: {rc, version, error}, docker_root, files: {file:
     exists}, configs: {file: rendered config}, network_exists, images: [names], memtotal_mb,
-    postgres_versions: {service: version}, problems: [what could not be read, with the fix]}.
+    postgres_versions: {service: version}, free_space: {path: {mount, avail} or {error}},
+    dump_file_bytes, problems: [what could not be read, with the fix]}.
 
     ``postgres_services``: services of the first compose file that run a PostgreSQL server (the
-    new databases); the version of each one's image is read, each image once."""
+    new databases); the version of each one's image is read, each image once, and the free
+    space where each one's data lands measured, with ``space_paths`` and Docker's volumes.
+    ``dump_file``: Option A's archive, whose size is read (None when it is not there)."""
     files = {name: os.path.exists(os.path.join(project_dir, name)) for name in compose_files}
     with ThreadPoolExecutor(max_workers=4 + len(files)) as pool:
         version = pool.submit(run, ["docker", "compose", "version", "--short"])
@@ -120,16 +169,20 @@ def probe(project_dir, project_name, compose_files, network, postgres_services=(
         versions = {name: by_image[first[name]["image"]][0] for name in postgres_services
                     if first.get(name, {}).get("image") in by_image and by_image[first[name]["image"]][0]}
     version_rc, version_out, version_err = version.result()
+    docker_root = root_out.strip() if root_rc == 0 else ""
     with open("/proc/meminfo") as meminfo:
         memory = memtotal_mb(meminfo.read())
     return {
         "compose_version": {"rc": version_rc, "version": version_out.strip(), "error": (version_err or version_out).strip()},
-        "docker_root": root_out.strip() if root_rc == 0 else "",
+        "docker_root": docker_root,
         "files": files,
         "configs": rendered,
         "network_exists": net.result()[0] == 0,
         "images": image_names(images_out) if images_rc == 0 else [],
         "memtotal_mb": memory,
         "postgres_versions": versions,
+        "free_space": free_space(sorted(set(space_paths) | {data_path(rendered.get(compose_files[0]), name, docker_root)
+                                                            for name in postgres_services} | {f"{docker_root}/volumes"})),
+        "dump_file_bytes": os.path.getsize(dump_file) if dump_file and os.path.isfile(dump_file) else None,
         "problems": problems,
     }

@@ -1,30 +1,12 @@
 """Free space for what the run writes: the backup, each target's data, Option A's scratch copy.
 
 Each need is a path where bytes will land; needs on one filesystem add up (the backup and the
-new volumes often share the root disk). The preflight measures each path with df and refuses,
-with the figures, when a filesystem cannot take what will land on it.
+new volumes often share the root disk). dbsplit_host_info measures each path on the host
+(module_utils/host.free_space) and the preflight refuses, with the figures, when a filesystem
+cannot take what will land on it.
 """
 
-# Where the postgres image keeps its data (an anonymous volume when the compose file mounts nothing there).
-PGDATA = "/var/lib/postgresql/data"
-
-
-def data_path(stack, compose_service, docker_root):
-    """The host path whose filesystem will hold a compose service's PostgreSQL data
-    (``stack``: `docker compose config --format json`). A bind mount or a local volume
-    bound to a device lands there; any other volume under Docker's data root."""
-    service = (stack or {}).get("services", {}).get(compose_service, {})
-    for mount in service.get("volumes", []):
-        if mount.get("target") != PGDATA:
-            continue
-        if mount.get("type") == "bind":
-            return mount["source"]
-        declared = (stack.get("volumes") or {}).get(mount.get("source"), {})
-        options = declared.get("driver_opts") or {}
-        if "bind" in options.get("o", "").split(",") and options.get("device"):
-            return options["device"]
-    return f"{docker_root}/volumes"
-
+from ansible_collections.yemma.dbsplit.plugins.module_utils.host import data_path
 
 def needs(plan, targets_to_fill, stack, docker_root, backup_path, backup_bytes, factor, base_bytes):
     """[{what, path, bytes}]: the backup (``backup_bytes`` at ``backup_path``, 0 when taken)
@@ -68,16 +50,3 @@ def human(size):
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TB"
-
-
-def measured(df_results):
-    """{path: {"mount", "avail"} or {"error"}} from the results of `df --output=target,avail -B1 <path>`
-    run in a loop over paths (Ansible's registered ``results``)."""
-    free = {}
-    for result in df_results:
-        if result.get("rc") != 0:
-            free[result["item"]] = {"error": (result.get("stderr") or result.get("msg") or "df failed").strip()}
-            continue
-        mount, avail = result["stdout"].splitlines()[-1].rsplit(None, 1)
-        free[result["item"]] = {"mount": mount.strip(), "avail": int(avail)}
-    return free
