@@ -16,7 +16,7 @@ description:
   - "With O(state=returned), marks every reachable target that this tool marked (restored or live)
     as C(returned): its content is the monolith's (no service wrote to it, or a rollback proved
     every write back), so the next migration rebuilds it instead of refusing it. A target that
-    cannot be reached is left as it is and named in C(skipped)."
+    cannot be reached is left as it is and named in RV(unreachable)."
   - In check mode, reports whether the mark would change, without writing it.
 requirements:
   - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
@@ -55,7 +55,7 @@ previous_states:
   returned: always
   type: dict
   sample: {auth_db: restored}
-skipped:
+unreachable:
   description: With O(state=returned), the targets that could not be reached, each with why.
   returned: always
   type: list
@@ -83,16 +83,16 @@ def main():
     psycopg = pgconn.import_psycopg(module)
     params = module.params
     if params["state"] == "returned":
-        previous, skipped = {}, []
+        previous, unreachable = {}, []
         for spec in params["targets"]:
             label, endpoint = spec["plan"]["label"], spec["endpoint"]
             try:
                 with pgconn.connect(psycopg, endpoint) as conn:
                     previous[label] = target.mark_returned(conn, endpoint["tool_name"], module.check_mode)
             except psycopg.Error as exc:
-                skipped.append(f"{label}: {str(exc).strip()}")
+                unreachable.append(f"{label}: {str(exc).strip()}")
         module.exit_json(changed=any(state in target.RETURNABLE for state in previous.values()), previous_states=previous,
-                         skipped=skipped)
+                         unreachable=unreachable)
     previous = {}
     try:
         with ExitStack() as opened:
@@ -111,7 +111,7 @@ def main():
                         target.set_marker(conn, endpoint["tool_name"], params["plan_hash"], params["backup_id"], "live")
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot mark the targets live: {exc}")
-    module.exit_json(changed=any(state != "live" for state in previous.values()), previous_states=previous, skipped=[])
+    module.exit_json(changed=any(state != "live" for state in previous.values()), previous_states=previous, unreachable=[])
 
 
 if __name__ == "__main__":

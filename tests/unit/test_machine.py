@@ -289,3 +289,12 @@ def test_every_result_a_phase_hands_over_fits_its_schema():
                                             "downtime_seconds": "7.3", "proof": None}) == []
     assert machine.check_result("stop", {"mode": "offline", "writes_stoped_at": 1.5})
     assert machine.check_result("nope", {})
+
+
+def test_what_a_return_could_not_record_is_said_not_dropped():
+    notes = machine.route_notes([{"failed": True, "msg": "cannot use the state in /s: [Errno 28] No space left on device"},
+                                 {"changed": True, "unreachable": ["auth_db: connection refused"]}, {"skipped": True}, None])
+    assert notes == ["not recorded: cannot use the state in /s: [Errno 28] No space left on device",
+                     "not marked returned (the next migration refuses it until it is removed): auth_db: connection refused"]
+    said = machine.failure_message({"phase": "backup", "route": "return", "downtime_seconds": 3.0, "notes": notes}, "yemma_db")
+    assert "The platform is back on the monolith" in said and "Note: not recorded: cannot use the state" in said

@@ -12,8 +12,9 @@ description:
     phases a run's tags leave out take no line), the messages of C(debug) tasks (a list is
     printed one line per element, so a report written as Markdown lines reads as Markdown),
     one line per task that changed something (a loop's changed items on that line), a line
-    every 30 s while a task waits (the restores), every failure in full, and the recap. Task banners and ok or skipped results
-    are left out; the tasks write their own summaries.
+    every 30 s while a task waits (the restores), every failure once (its task's name, then its
+    message one line per problem), and the recap. Task banners and ok or skipped results are left
+    out; the tasks write their own summaries.
   - With -v or more it prints exactly what the C(default) callback prints.
 extends_documentation_fragment:
   - default_callback
@@ -22,6 +23,7 @@ requirements:
   - set as stdout_callback in ansible.cfg (C(stdout_callback = yemma.dbsplit.summary))
 """
 
+from ansible import constants as C
 from ansible.plugins.callback.default import CallbackModule as DefaultCallback
 
 DEBUG_ACTIONS = ("debug", "ansible.builtin.debug", "ansible.legacy.debug")
@@ -114,13 +116,32 @@ class CallbackModule(DefaultCallback):
         elif attempts % RETRIES_PER_LINE == 0:
             self._say(f"  still waiting: {_task_name(result.task)} (attempt {attempts})")
 
+    def _say_failure(self, result, ignore_errors=False):
+        """A failure once: the task, then its message one line per problem (a refusal's list of
+        problems, each with its fix), instead of the message as one line and again as YAML."""
+        values = _result(result)
+        msg = values.get("msg") or values.get("stderr") or "failed (see -v for the module's result)"
+        lines = [str(line) for line in msg] if isinstance(msg, list) else str(msg).splitlines() or [""]
+        label = f" ({self._get_item_label(values)})" if "item" in values or "ansible_loop_var" in values else ""
+        self._say(f"  FAILED: {_task_name(result.task)}{label}", color=C.COLOR_ERROR)
+        for line in lines:
+            self._say(f"    {line}", color=C.COLOR_ERROR)
+        if ignore_errors:
+            self._say("    ...ignored", color=C.COLOR_SKIP)
+
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._flush_play_name()
-        return super().v2_runner_on_failed(result, ignore_errors)
+        if self._detailed():
+            self._flush_play_name()
+            return super().v2_runner_on_failed(result, ignore_errors)
+        if "results" in _result(result):
+            return None  # a loop: each failed item was said (v2_runner_item_on_failed)
+        return self._say_failure(result, ignore_errors)
 
     def v2_runner_item_on_failed(self, result):
-        self._flush_play_name()
-        return super().v2_runner_item_on_failed(result)
+        if self._detailed():
+            self._flush_play_name()
+            return super().v2_runner_item_on_failed(result)
+        return self._say_failure(result)
 
     def v2_runner_on_unreachable(self, result):
         self._flush_play_name()

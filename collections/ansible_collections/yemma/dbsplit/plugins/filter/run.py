@@ -69,6 +69,10 @@ def cutover_start(progress, reverse_stream, source_is_dump):
     return machine.cutover_start(progress, reverse_stream, source_is_dump)
 
 
+def route_notes(results):
+    return machine.route_notes(results)
+
+
 def failure_message(failure, source_database, playbook="migrate.yml"):
     return machine.failure_message(failure, source_database, playbook)
 
@@ -125,6 +129,6 @@ class FilterModule:
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
                 "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "start_point": start_point,
                 "cutover_start": cutover_start, "report_status": report_status, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
-                "new_database_clients": new_database_clients, "failure_message": failure_message,
+                "new_database_clients": new_database_clients, "failure_message": failure_message, "route_notes": route_notes,
                 "preflight_findings": preflight_findings, "dump_host_findings": dump_host_findings,
                 "preflight_summary": preflight_summary, "install_findings": install_findings, "settings_problems": settings_problems, "database_clients": database_clients, "services_sharing": services_sharing}

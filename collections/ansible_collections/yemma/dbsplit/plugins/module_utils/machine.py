@@ -383,6 +383,20 @@ def report_status(progress, run_id, check_mode, failure=None):
     return f"in progress: done {', '.join(phases) or 'nothing yet'}; run migrate.yml again to go on"
 
 
+def route_notes(results):
+    """What a return could not record once the platform was back (a full disk, a target that does
+    not answer), from the bookkeeping tasks' results: each a sentence for the operator."""
+    notes = []
+    for result in results:
+        if not result or result.get("skipped"):
+            continue
+        if result.get("failed"):
+            notes.append(f"not recorded: {result.get('msg', 'failed')}")
+        notes += [f"not marked returned (the next migration refuses it until it is removed): {target}"
+                  for target in result.get("unreachable", [])]
+    return notes
+
+
 def failure_message(failure, source_database, playbook="migrate.yml"):
     """The last words of a failed run: what failed, where the platform is now, how to go on."""
     said = [f"phase {failure['phase']} failed ({failure.get('task') or 'see above'}): see the error above."]
@@ -396,6 +410,7 @@ def failure_message(failure, source_database, playbook="migrate.yml"):
     elif route == "return":
         said.append(f"The platform is back on the monolith: {source_database} thawed, the old services healthy,{after}; the "
                     "new databases are left as they are for inspection (marked returned: the next migration rebuilds them).")
+        said += [f"Note: {note}." for note in failure.get("notes") or []]
     elif route == "rollback":
         said.append(f"The platform is rolled back to the monolith through the reverse stream ({failure.get('why', '')}): "
                     f"every write the new services made came back to {source_database} and was proven there (see the "
