@@ -16,7 +16,7 @@ import socket
 
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
 from ansible_collections.yemma.dbsplit.plugins.module_utils import machine
-from ansible_collections.yemma.dbsplit.plugins.plugin_utils import preflight, settings
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import preflight, reset, settings
 
 
 def lock_holder_alive(holder):
@@ -91,6 +91,14 @@ def lock_verdict(holder, answer):
     return machine.lock_verdict(holder, lock_holder_alive(holder), answer)
 
 
+def reset_refusals(service, services, recorded, endpoints, environment, compose_file, from_backup):
+    return reset.refusals(service, services, recorded, endpoints, environment, compose_file, from_backup)
+
+
+def reset_backup_refusals(manifest, archive_stat, source_database, source_running, frozen):
+    return reset.backup_refusals(manifest, archive_stat, source_database, source_running, frozen)
+
+
 def report_status(progress, run_id, check_mode, failure=None):
     return machine.report_status(progress, run_id, check_mode, failure or None)
 
@@ -128,7 +136,8 @@ class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
                 "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "start_point": start_point,
-                "cutover_start": cutover_start, "report_status": report_status, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
+                "cutover_start": cutover_start, "report_status": report_status, "reset_refusals": reset_refusals,
+                "reset_backup_refusals": reset_backup_refusals, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
                 "new_database_clients": new_database_clients, "failure_message": failure_message, "route_notes": route_notes,
                 "preflight_findings": preflight_findings, "dump_host_findings": dump_host_findings,
                 "preflight_summary": preflight_summary, "install_findings": install_findings, "settings_problems": settings_problems, "database_clients": database_clients, "services_sharing": services_sharing}

@@ -1,0 +1,57 @@
+"""What stops reset.yml before any change (plugin_utils/reset): each refusal names its fix."""
+
+import os
+
+import yaml
+
+from ansible_collections.yemma.dbsplit.plugins.module_utils import machine
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import reset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+with open(os.path.join(ROOT, "group_vars", "all", "main.yml")) as _stream:
+    SERVICES = yaml.safe_load(_stream)["dbsplit_services"]
+AUTH = "yemma-postgres-auth/auth_db"
+
+
+def endpoints(running=True):
+    return {"targets": {AUTH: {"label": "auth_db", "running": running, "compose_service": "postgres-auth"}}}
+
+
+def view(**steps):
+    progress = {"sequence": 0, "steps": {phase: {"sequence": n, "run_id": "r", "at": "t", "result": result}
+                                         for n, (phase, result) in enumerate(steps.items(), 1)}}
+    return machine.recorded(progress)
+
+
+def refusals(service="auth", recorded=None, running=True, from_backup=False):
+    return reset.refusals(service, SERVICES, recorded or view(), endpoints(running), "prod", "docker-compose.yml", from_backup)
+
+
+def test_a_reset_of_a_mapped_running_database_before_any_migration_is_allowed():
+    assert refusals() == []
+
+
+def test_each_refusal_names_its_fix():
+    (unknown,) = refusals("billing")
+    assert unknown.startswith("service billing is not in the map (dbsplit_services): run ansible-playbook reset.yml -l prod "
+                              "-e service=NAME, NAME one of audit, auth, candidate")
+    (stopped,) = refusals(running=False)
+    assert stopped.startswith("auth_db is not running: start it (docker compose -f docker-compose.yml up -d --wait postgres-auth)")
+    streaming = view(cutover={"started_at": "t0", "reverse_stream": True})
+    (live,) = refusals(recorded=streaming)
+    assert "through the reverse stream: a reset from the migration backup would throw away what auth wrote since" in live
+    finished = view(cutover={"started_at": "t0", "completed_at": "t1", "reverse_stream": False}, finish={"finished_at": "t2"})
+    assert refusals(recorded=finished)[0].startswith("the migration was finished (finish.yml)")
+    online = view(backup={"manifest": {"id": "b"}, "while_serving": True})
+    assert refusals(recorded=online, from_backup=True)[0].startswith("this migration ran online")
+
+
+def test_the_backup_and_the_monolith_are_checked_before_anything_is_emptied():
+    manifest = {"sha256": "abc", "archive": "/var/backups/yemma-dbsplit/backup/b.dump"}
+    assert reset.backup_refusals(manifest, {"exists": True, "checksum": "abc"}, "yemma_db", True, True) == []
+    (damaged,) = reset.backup_refusals(manifest, {"exists": True, "checksum": "abd"}, "yemma_db", True, True)
+    assert "is damaged (its sha256 is not the one recorded)" in damaged
+    (missing, stopped) = reset.backup_refusals(manifest, {"exists": False}, "yemma_db", False, False)
+    assert "is missing" in missing and stopped.startswith("yemma_db is not running")
+    (thawed,) = reset.backup_refusals(manifest, {"exists": True, "checksum": "abc"}, "yemma_db", True, False)
+    assert thawed.startswith("yemma_db is writable again")
