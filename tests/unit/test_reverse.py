@@ -6,6 +6,7 @@ import re
 
 from ansible_collections.yemma.dbsplit.plugins.filter import dbsplit as filters
 from ansible_collections.yemma.dbsplit.plugins.module_utils import reverse
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import rollback
 
 
 def test_a_stream_name_is_a_valid_slot_name_unique_per_server_and_database():
@@ -50,10 +51,12 @@ def test_the_operator_reads_each_stream_in_one_line():
 def test_the_rollback_report_joins_each_wait_with_the_orphans_found_once_all_caught_up():
     auth, candidate = {"label": "auth_db", "key": "pg/auth_db"}, {"label": "candidate_db", "key": "pg/candidate_db"}
     orphan = {"table": "public.profiles", "constraint": "fk", "references": "public.users", "rows": 1, "examples": ["x"]}
-    figures = filters.reverse_figures(
+    proven = rollback.proof(
+        {"tables": {"pg/auth_db": [{"table": "public.users", "rows": 3}]}},
         [{**auth, "waited_seconds": 0.5, "applied_lsn": "0/1", "sequences": []},
          {**candidate, "waited_seconds": 1.0, "applied_lsn": "0/2", "sequences": [{"sequence": "s"}]}],
-        [{**auth, "orphans": []}, {**candidate, "orphans": [orphan]}])
-    assert [(f["target"], f["orphans"]) for f in figures] == [("auth_db", []), ("candidate_db", [orphan])]
+        [{**auth, "orphans": []}, {**candidate, "orphans": [orphan]}], False, "t0")
+    assert [(f["target"], f["orphans"]) for f in proven["streams"]] == [("auth_db", []), ("candidate_db", [orphan])]
+    assert (proven["tables"], proven["rows"]) == (1, 3)
     assert reverse.orphan_lines([dict(orphan, rows=12)]) == [
         "public.profiles: 12 row(s) break fk (their parent in public.users is gone): x ..."]

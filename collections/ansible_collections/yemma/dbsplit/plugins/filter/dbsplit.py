@@ -175,16 +175,6 @@ def reverse_result_line(result, source_database):
             f"({status.get('wal_status')})")
 
 
-def reverse_figures(applied_results, caught_up_results):
-    """Per target, what the rollback found on its reverse stream: the wait and the sequences
-    (dbsplit_reverse_stream, applied), then the orphans once every stream caught up (info)."""
-    orphans = {r["key"]: r.get("orphans", []) for r in caught_up_results}
-    return [{"target": r["label"], "key": r["key"], "waited_seconds": r.get("waited_seconds"),
-             "applied_lsn": r.get("applied_lsn"), "sequences": r.get("sequences", []),
-             "large_objects": r.get("large_objects", []), "orphans": orphans.get(r["key"], [])}
-            for r in applied_results]
-
-
 def table_line(figures):
     """One verified table, for the verify printout."""
     return (f'{figures["table"]}: {figures["rows"]} rows, checksum {figures["checksum"]} '
@@ -284,7 +274,7 @@ class FilterModule:
             "publisher_servers": publisher_servers,
             "alembic_services": alembic_services,
             "reverse_result_line": reverse_result_line,
-            "reverse_figures": reverse_figures,
+
             "orphan_lines": reverse.orphan_lines,
             "object_fate_lines": object_fate_lines,
             "table_line": table_line,

@@ -16,7 +16,7 @@ import socket
 
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
 from ansible_collections.yemma.dbsplit.plugins.module_utils import machine
-from ansible_collections.yemma.dbsplit.plugins.plugin_utils import preflight, reset, settings
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import preflight, reset, rollback, settings
 
 
 def lock_holder_alive(holder):
@@ -99,6 +99,26 @@ def reset_backup_refusals(manifest, archive_stat, source_database, source_runnin
     return reset.backup_refusals(manifest, archive_stat, source_database, source_running, frozen)
 
 
+def rollback_refusals(settings_, recorded, endpoints, orphans, host_problems, lost, rebuild_begun, archive_stat):
+    return rollback.refusals(settings_, recorded, endpoints, orphans, host_problems, lost, rebuild_begun, archive_stat)
+
+
+def rollback_orphans_refusal(orphans, source_database, compose_file):
+    return rollback.orphans_after_catch_up(orphans, source_database, compose_file)
+
+
+def rollback_proof(verified, applied, caught_up, accept_orphans, stopped_at):
+    return rollback.proof(verified, applied, caught_up, accept_orphans, stopped_at)
+
+
+def rollback_summary(settings_, recorded, proven, downtime, lost, rebuilt):
+    return rollback.summary(settings_, recorded, proven, downtime, lost, rebuilt)
+
+
+def lost_volumes(results):
+    return rollback.lost_volumes(results)
+
+
 def report_status(progress, run_id, check_mode, failure=None):
     return machine.report_status(progress, run_id, check_mode, failure or None)
 
@@ -136,7 +156,9 @@ class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
                 "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "start_point": start_point,
-                "cutover_start": cutover_start, "report_status": report_status, "reset_refusals": reset_refusals,
+                "cutover_start": cutover_start, "report_status": report_status, "rollback_refusals": rollback_refusals,
+                "rollback_orphans_refusal": rollback_orphans_refusal, "rollback_proof": rollback_proof,
+                "rollback_summary": rollback_summary, "lost_volumes": lost_volumes, "reset_refusals": reset_refusals,
                 "reset_backup_refusals": reset_backup_refusals, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
                 "new_database_clients": new_database_clients, "failure_message": failure_message, "route_notes": route_notes,
                 "preflight_findings": preflight_findings, "dump_host_findings": dump_host_findings,
