@@ -52,7 +52,7 @@ def _flow(value):
     if isinstance(value, str) and value == "":
         return '""'
     text = yaml.safe_dump(value, default_flow_style=True, width=10 ** 6, sort_keys=False, allow_unicode=True).strip()
-    return text[:-4].strip() if text.endswith("\n...") or text.endswith(" ...") else text.replace("\n...", "")
+    return text[:-len("...")].strip() if text.endswith("\n...") else text
 
 
 def _code(text):
@@ -95,7 +95,7 @@ def commented_keys(path):
         elif match:
             seen_key = True
             source = [line]
-            while index + 1 < len(lines) and (lines[index + 1].startswith((" ", "\t")) or lines[index + 1].startswith("  ")):
+            while index + 1 < len(lines) and lines[index + 1].startswith((" ", "\t")):
                 index += 1
                 source.append(lines[index])
             inline = ""
@@ -165,7 +165,7 @@ def _role_section(root, role, group_vars):
             default = _code(_flow(values[name]))
             note = comments[name]["comment"]
             if comments[name]["inline"]:
-                note = (note + " (" + comments[name]["inline"] + ")").strip()
+                note = (note + " Unit: " + comments[name]["inline"] + ".").strip()
             if note:
                 description += f" Defaults file: {note}"
         elif name in group_vars:
@@ -196,9 +196,8 @@ def _group_vars_section(root):
     intro, keys = commented_keys(path)
     fallback = _spec_descriptions(root)
     out = ["## `group_vars/all/main.yml`: the platform's settings", ""]
-    out += [paragraph for paragraph in intro] + [""]
-    out += ["Override any of them per environment in `inventories/<env>/group_vars/<env>.yml`, "
-            "or for one run with `-e`.", ""]
+    for paragraph in intro:
+        out += [paragraph, ""]
     long_ones, section = [], object()
     for key in keys:
         if key["section"] != section:
@@ -214,7 +213,7 @@ def _group_vars_section(root):
             default = _code(flat)
         description = key["comment"]
         if key["inline"]:
-            description = (description + " (" + key["inline"] + ")").strip()
+            description = (description + " Unit: " + key["inline"] + ".").strip()
         if not description and fallback.get(key["name"]):
             description = fallback[key["name"]] + " (from the roles' argument specs)"
         out.append(f"| `{key['name']}` | {default} | {_cell(description)} |")

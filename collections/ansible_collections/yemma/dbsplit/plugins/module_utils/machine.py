@@ -256,7 +256,7 @@ def failure_route(point, reverse_stream, on_failure="return", check_mode=False, 
     if check_mode:
         return {"route": "none", "why": "a check run changes nothing"}
     if operation not in ("migrate", "rollback"):
-        return {"route": "none", "why": f"{operation}.yml has no way back of its own: its message says where it stopped"}
+        return {"route": "none", "why": ""}  # install, reset and finish say themselves where they stopped
     if point == "serving":
         return {"route": "none", "why": "nothing was stopped: the platform serves as it did"}
     if on_failure == "stay":
