@@ -5,7 +5,8 @@
     python3 scripts/yaml_stats.py [ROOT]     (default: this checkout)
 
 Counts every task of roles/*/tasks, playbooks/ and the root playbooks (blocks are not tasks;
-their tasks are). A Jinja expression is one {{ ... }} or {% ... %} in a string value.
+their tasks are). A Jinja expression is one {{ ... }} or {% ... %} in a string value, in those
+files and in the roles' vars and defaults (an ``!unsafe`` string is no template, and not counted).
 """
 
 import glob
@@ -15,10 +16,11 @@ import sys
 
 import yaml
 
-ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "-v" else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KINDS = {"set_fact": "set_fact", "assert": "assert", "debug": "debug", "fail": "fail",
          "include_role": "include/import", "import_role": "include/import", "include_tasks": "include/import",
          "import_tasks": "include/import", "import_playbook": "include/import"}
+yaml.SafeLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
 JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 TASK_KEYS = {"name", "when", "vars", "register", "loop", "loop_control", "tags", "check_mode", "changed_when",
              "failed_when", "no_log", "delegate_to", "run_once", "until", "retries", "delay", "async", "poll",
@@ -61,6 +63,13 @@ def main():
                    + glob.glob(os.path.join(ROOT, "playbooks", "*.yml")) + glob.glob(os.path.join(ROOT, "*.yml")))
     counts = {"tasks": 0, "custom module": 0, "when": 0, "when on ansible_check_mode": 0}
     expressions = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "roles", "*", "vars", "*.yml"))
+                       + glob.glob(os.path.join(ROOT, "roles", "*", "defaults", "*.yml"))):
+        with open(path) as stream:
+            text = stream.read()
+        data = yaml.safe_load(text)
+        for value in strings(data):
+            expressions += [(len(m.group(0)), os.path.relpath(path, ROOT)) for m in JINJA.finditer(value)]
     for path in files:
         with open(path) as stream:
             data = yaml.safe_load(stream)
@@ -99,6 +108,10 @@ def main():
     print(f"set_fact + assert + debug: {sum(counts.get(k, 0) for k in ('set_fact', 'assert', 'debug'))}")
     print(f"Jinja expressions: {len(expressions)}; over 200 characters: {sum(1 for n, _ in expressions if n > 200)}; "
           f"over 500: {sum(1 for n, _ in expressions if n > 500)}; longest: {longest[0]} ({longest[1]})")
+    if "-v" in sys.argv:
+        for length, path in sorted(expressions, reverse=True):
+            if length > 200:
+                print(f"  {length} {path}")
 
 
 if __name__ == "__main__":

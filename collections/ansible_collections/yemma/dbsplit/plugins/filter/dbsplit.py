@@ -3,6 +3,9 @@
 import json
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import online, plan, reverse, schema, target, verify
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import outcomes
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils.outcomes import (object_fate_lines, online_late, plan_lines,
+                                                                             reverse_result_line)
 
 
 def parse_env(text):
@@ -98,34 +101,6 @@ def containers(source, services):
     return names
 
 
-def plan_lines(target):
-    """Human-readable lines of one plan target, for the plan printout."""
-    lines = [f'{target["label"]} <- {", ".join(target["services"])}']
-    for table in target["tables"]:
-        parts = f' (partitions: {", ".join(table["partitions"])})' if table["partitions"] else ""
-        lines.append(f'  table {table["name"]} [{table["service"]}]{parts}')
-    for label, names in target["needs"].items():
-        lines.append(f'  needs {label}: {", ".join(names)}')
-    for fk in target["dropped_foreign_keys"]:
-        lines.append(f'  drops foreign key {fk["constraint"]} on {fk["table"]} -> {fk["references"]} '
-                     f'({fk["references_service"] or "left behind"}, another database)')
-    large_objects = target.get("large_objects")
-    if large_objects:
-        size = f'{large_objects["bytes"]} bytes' if large_objects["bytes"] is not None else large_objects["note"]
-        lines.append(f'  large objects: all {large_objects["count"]} of the source ({size})')
-    return lines
-
-
-def object_fate_lines(objects):
-    """One line per object that is not a table: where it goes, and why."""
-    lines = [f"other objects: {len(objects)}" + (" (views, functions, types, schemas... each with its fate)"
-                                                 if objects else "")]
-    for obj in objects:
-        where = ", ".join(obj["targets"]) if obj["targets"] else "left behind"
-        lines.append(f'  {obj["object"]} -> {where}: {obj["fate"]}')
-    return lines
-
-
 def with_endpoints(targets, endpoints, kind, running_only=False):
     """[{plan, endpoint}] for modules that work on every target in one task: each plan target
     with its endpoint of ``kind`` (connection, runtime) from dbsplit_endpoints.targets; with
@@ -152,27 +127,6 @@ def alembic_services(services, endpoints, only=None):
     if given), each with its new database's connection, for dbsplit_alembic_stamp."""
     return [{"name": name, "alembic": spec["alembic"], "endpoint": endpoints[plan.target_key(spec["endpoint"])]["connection"]}
             for name, spec in sorted(services.items()) if spec.get("alembic") and (only is None or name in only)]
-
-
-def online_late(results, max_lag):
-    """The lines of the online copies (dbsplit_online_copy info results) not yet copied whole or
-    lagging more than ``max_lag`` bytes."""
-    return [r["line"] for r in results
-            if r["progress"]["copied"] < r["progress"]["count"] or (r["status"].get("lag_bytes") or 0) > max_lag]
-
-
-def reverse_result_line(result, source_database):
-    """One reverse stream's state, for the operator: lag, and the WAL its slot holds (from a
-    dbsplit_reverse_stream's streams)."""
-    status, label = result["status"], result["label"]
-    if not status.get("exists"):
-        return f"{label} -> {source_database}: no reverse stream"
-    seconds = status.get("lag_seconds")
-    lag = f"lag {status['lag_bytes']} bytes, " + (f"{seconds} s" if seconds is not None else "monolith not connected")
-    state = "applying" if status.get("applying") else ("DISABLED (apply error)" if not status.get("enabled")
-                                                       else "not applying")
-    return (f"{label} -> {source_database}: {state}, {lag}; slot holds {status['held_bytes']} bytes of WAL "
-            f"({status.get('wal_status')})")
 
 
 def table_line(figures):
@@ -259,9 +213,16 @@ def plan_table_oids(plan):
                   if o["class"] == "pg_class" and o["kind"] == "r")
 
 
+# What each phase says (plugin_utils/outcomes): its one line, its printouts, its long refusals.
+OUTCOMES = {name: getattr(outcomes, name) for name in (
+    "plan_printout", "plan_summary", "stop_summary", "backup_summary", "transfer_summary", "online_refusal",
+    "reverse_status_lines", "publisher_restart", "install_summary", "install_laps", "schema_missing_refusal",
+    "cutover_summary")}
+
+
 class FilterModule:
     def filters(self):
-        return {
+        return OUTCOMES | {
             "parse_env": parse_env,
             "target_endpoints": target_endpoints,
             "resolve_endpoints": resolve_endpoints,

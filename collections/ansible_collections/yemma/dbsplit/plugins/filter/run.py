@@ -57,6 +57,12 @@ def recorded(progress):
     return machine.recorded(progress)
 
 
+def failure_routed(seen):
+    """The failure as a run saw it ({phase, task, message, point, reverse_stream, on_failure,
+    check_mode, operation, cause}) with the route the core chose for it ({route, why})."""
+    return machine.failure_record(seen)
+
+
 def start_point(progress, operation="migrate"):
     return machine.start_point(progress, operation)
 
@@ -99,16 +105,21 @@ def reset_backup_refusals(manifest, archive_stat, source_database, source_runnin
     return reset.backup_refusals(manifest, archive_stat, source_database, source_running, frozen)
 
 
-def rollback_refusals(settings_, recorded, endpoints, orphans, host_problems, lost, rebuild_begun, archive_stat):
-    return rollback.refusals(settings_, recorded, endpoints, orphans, host_problems, lost, rebuild_begun, archive_stat)
+def rollback_refusals(settings_, reads):
+    """rollback.yml's refusals; ``reads``: recorded, endpoints, orphans, host_problems, lost, rebuild_begun, archive."""
+    return rollback.refusals(settings_, reads["recorded"], reads["endpoints"], reads["orphans"], reads["host_problems"],
+                             reads["lost"], reads["rebuild_begun"], reads["archive"])
 
 
 def rollback_orphans_refusal(orphans, source_database, compose_file):
     return rollback.orphans_after_catch_up(orphans, source_database, compose_file)
 
 
-def rollback_proof(verified, applied, caught_up, accept_orphans, stopped_at):
-    return rollback.proof(verified, applied, caught_up, accept_orphans, stopped_at)
+def rollback_proof(verified, reads, settings_):
+    """The rollback's proof from reverse.yml's reads ({applied, caught_up}: module results, or {}
+    when skipped, and stopped_at) and the operator's answer on orphans."""
+    return rollback.proof(verified, reads["applied"].get("streams", []), reads["caught_up"].get("streams", []),
+                          settings_["accept_orphans"], reads["stopped_at"])
 
 
 def rollback_summary(settings_, recorded, proven, downtime, lost, rebuilt):
@@ -117,6 +128,26 @@ def rollback_summary(settings_, recorded, proven, downtime, lost, rebuilt):
 
 def lost_volumes(results):
     return rollback.lost_volumes(results)
+
+
+def reset_losses(found, from_backup):
+    return reset.losses(found, from_backup)
+
+
+def reset_losses_refusal(replaced, label, stage, cutover_started_at):
+    return reset.losses_refusal(replaced, label, stage, cutover_started_at)
+
+
+def reset_warning(clients, label, services, filled_from, source_database):
+    return reset.warning(clients, label, services, filled_from, source_database)
+
+
+def reset_view(found, from_backup):
+    return reset.view(found, from_backup)
+
+
+def reset_summary(report):
+    return reset.summary(report)
 
 
 def report_status(progress, run_id, check_mode, failure=None):
@@ -132,8 +163,10 @@ def preflight_findings(host, settings_, env_keys, endpoints, recorded, reads):
     return preflight.findings(settings_, host, env_keys, endpoints, recorded, reads)
 
 
-def install_findings(host, settings_, env_keys, endpoints, recorded, monolith, targets, environment):
-    return preflight.install_findings(settings_, host, env_keys, endpoints, recorded, monolith, targets, environment)
+def install_findings(host, settings_, reads):
+    """install.yml's problems; ``reads``: env_keys, endpoints, recorded, monolith, targets, environment."""
+    return preflight.install_findings(settings_, host, reads["env_keys"], reads["endpoints"], reads["recorded"],
+                                      reads["monolith"], reads["targets"], reads["environment"])
 
 
 def preflight_summary(found):
@@ -155,11 +188,12 @@ def services_sharing(services, service):
 class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
-                "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "start_point": start_point,
+                "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "failure_routed": failure_routed, "start_point": start_point,
                 "cutover_start": cutover_start, "report_status": report_status, "rollback_refusals": rollback_refusals,
                 "rollback_orphans_refusal": rollback_orphans_refusal, "rollback_proof": rollback_proof,
                 "rollback_summary": rollback_summary, "lost_volumes": lost_volumes, "reset_refusals": reset_refusals,
-                "reset_backup_refusals": reset_backup_refusals, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
+                "reset_backup_refusals": reset_backup_refusals, "reset_losses": reset_losses,
+                "reset_losses_refusal": reset_losses_refusal, "reset_warning": reset_warning, "reset_view": reset_view, "reset_summary": reset_summary, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
                 "new_database_clients": new_database_clients, "failure_message": failure_message, "route_notes": route_notes,
                 "preflight_findings": preflight_findings, "dump_host_findings": dump_host_findings,
                 "preflight_summary": preflight_summary, "install_findings": install_findings, "settings_problems": settings_problems, "database_clients": database_clients, "services_sharing": services_sharing}

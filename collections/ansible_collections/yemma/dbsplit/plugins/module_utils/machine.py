@@ -58,7 +58,7 @@ RESULTS = {
     "preflight": {"dump_sha256": ("string", "null")},
     "plan": {"plan": ("object",)},
     "provision": {},
-    "stop": {"mode": ("string",), "writes_stopped_at": ANY_NUMBER},
+    "stop": {"mode": ("string",), "writes_stopped_at": ANY_NUMBER + ("null",)},
     "backup": {"manifest": ("object", "null"), "write_signature": ("object", "null"), "while_serving": ("boolean",)},
     "transfer": {"restores": ("object",), "online": ("object", "null")},
     "alembic": {"heads": ("object",)},
@@ -278,6 +278,15 @@ def failure_route(point, reverse_stream, on_failure="return", check_mode=False, 
         return {"route": "rollback", "why": why}
     return {"route": "forward", "why": "the new services may have written to the new databases and no reverse stream "
                                        "carries those writes back, so going back would lose them"}
+
+
+def failure_record(seen):
+    """A failure as a run saw it, with where the core sends the platform: {phase, task, message,
+    point} and {route, why} (``seen`` also holds reverse_stream, on_failure, check_mode,
+    operation and cause, the inputs of ``failure_route``)."""
+    route = failure_route(seen["point"], seen["reverse_stream"], seen["on_failure"], seen["check_mode"],
+                          seen["operation"], seen["cause"])
+    return {"phase": seen["phase"], "task": seen["task"], "message": seen["message"], "point": seen["point"], **route}
 
 
 # --- The cutover, begun or resumed ------------------------------------------------------------

@@ -3,7 +3,7 @@ and filled again). ``refusals`` needs the map, the progress and the endpoints al
 ``backup_refusals`` the reads of the migration backup and the monolith it is proven against.
 Each refusal names the fix; the reset changes nothing while any holds."""
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import plan
+from ansible_collections.yemma.dbsplit.plugins.module_utils import plan, schema
 
 
 def refusals(service, services, recorded, endpoints, environment, compose_file, from_backup):
@@ -51,3 +51,52 @@ def backup_refusals(manifest, archive_stat, source_database, source_running, fro
                      "backup no longer holds what it holds. Run migrate.yml again: it freezes it, takes a new backup and "
                      "rebuilds every database from it. Nothing was changed.")
     return found
+
+
+def losses(found, from_backup):
+    """What the reset would replace (dbsplit_schema_info's reading): after a migration, the
+    tables whose rows differ from the backup's; otherwise any row (an installation's tables
+    start empty)."""
+    if from_backup:
+        return [loss for loss in found["losses"] if loss["state"] == "differs"]
+    return [dict(table, state="differs", source_rows=0) for table in found["data"]]
+
+
+def view(found, from_backup):
+    """Table by table, what the database holds against what the reset puts back (and, without a
+    migration, the services whose tables are missing)."""
+    if from_backup:
+        return schema.loss_lines(found["losses"])
+    return ([f"missing tables of {schema.missing_line(service)}" for service in found["services"] if service["missing"]]
+            + schema.loss_lines(losses(found, False)))
+
+
+def losses_refusal(replaced, label, stage, cutover_started_at):
+    """The refusal when rows would be replaced ([] when none), naming each table and the fix."""
+    if not replaced:
+        return []
+    theirs = (f" (the services have run on it since the cutover at {cutover_started_at}, so they may be theirs)"
+              if stage != "migrating" else "")
+    return ([f"{label} holds rows the reset would replace{theirs}:"] + schema.loss_lines(replaced)
+            + ["Save what you need, then run again with -e reset_force=true to replace them. Nothing was changed."])
+
+
+def warning(clients, label, services, filled_from, source_database):
+    """What the prompt and its refusal say the reset does. ``filled_from``: "backup <id>" or
+    "installation"."""
+    fill = (f"from the migration {filled_from} ({source_database} at the freeze), proven equal to {source_database}, "
+            "Alembic stamped" if filled_from != "installation" else "as install.yml creates it (alembic upgrade head, create_all)")
+    return (f"This stops {', '.join(clients)}, empties {label} (the database of {', '.join(services)}) and fills it again "
+            f"{fill}, then starts again what was running. Nothing else is touched.")
+
+
+def summary(report):
+    """The reset's one line, from its report."""
+    if report["check_mode"]:
+        return (f"checked, nothing changed: {report['database']} would be emptied ({report['dropped_objects']} objects) and "
+                f"filled again from {report['filled_from']}")
+    proven = (f"{report['rows']} rows proven equal to {report['source']}" if report["filled_from"] != "installation"
+              else "created, Alembic at head")
+    return (f"{report['database']} was emptied ({report['dropped_objects']} objects) and filled again from "
+            f"{report['filled_from']}: {report['tables']} tables, {proven}; {len(report['started_again'])} services started "
+            f"again after {report['seconds']} s")

@@ -1,0 +1,208 @@
+"""What each phase says: its one line (the summary the operator reads at 3 a.m.), its printouts
+and the refusals whose words are longer than a task's condition. The roles hand these
+functions what their modules returned; the texts live here, with their tests
+(tests/unit/test_outcomes.py), not in Jinja."""
+
+from ansible.module_utils.common.text.formatters import bytes_to_human
+from ansible_collections.yemma.dbsplit.plugins.module_utils import reverse
+
+
+def plan_printout(plan):
+    """The plan as the operator reads it: each target with its tables, what they need, the
+    foreign keys left out, what stays behind, and every other object's fate."""
+    lines = [f"plan {plan['hash']} for {plan['source_database']} ({bytes_to_human(plan['source_bytes'])})"]
+    for target in plan["targets"]:
+        lines += plan_lines(target)
+    lines.append(f"left behind (never migrated): {', '.join(plan['left_behind'])}")
+    return lines + object_fate_lines(plan["objects"])
+
+
+def plan_summary(plan):
+    tables = sum(len(target["tables"]) for target in plan["targets"])
+    return f"{tables} tables of {plan['source_database']} into {len(plan['targets'])} databases, plan {plan['hash']}"
+
+
+def stop_summary(mode, source_database, is_dump, froze, restart_needed, changes, check_mode):
+    if mode == "offline":
+        said = "backend services stopped" + ("" if is_dump else f", {source_database} "
+                                                                 + ("frozen now" if froze else "frozen already"))
+    else:
+        said = f"online mode: the services keep serving on {source_database} until the cutover"
+    if restart_needed:
+        copy = "online copy and the " if mode == "online" else ""
+        said += (f", its server {'would be restarted' if check_mode else 'restarted'} for the {copy}reverse stream "
+                 f"({'; '.join(changes)})")
+    return said
+
+
+def backup_summary(result, mode):
+    manifest = result.get("manifest")
+    if not manifest:
+        return f"a backup of {bytes_to_human(result['database_bytes'])} would be taken"
+    online = ", while the services served (online mode: the schema of the targets comes from it)" if mode == "online" else ""
+    return (f"took backup {manifest['id']}: {bytes_to_human(manifest['bytes'])} in {manifest['seconds']} s, sha256 "
+            f"{manifest['sha256']}{online}")
+
+
+def transfer_summary(restores, online_copy):
+    said = f"{len(restores)} databases restored in parallel ({', '.join(r['action'] for r in restores.values())})"
+    if online_copy:
+        said += (f"; schema only: {online_copy['tables']} tables ({bytes_to_human(online_copy['bytes'])}) copied while the "
+                 f"services served, in {online_copy['seconds']} s; every change streams, lag at most "
+                 f"{bytes_to_human(online_copy['lag_bytes'])} now")
+    return said
+
+
+def online_refusal(results, max_lag, timeout, source_database, at_cutover):
+    """What stops the online copy (an apply error, a lost slot, a schema change) or finds it late
+    (not copied whole, or lagging more than ``max_lag`` bytes after ``timeout`` seconds), from
+    dbsplit_online_copy's info results; [] when every copy is done and close. The old services
+    still serve: nothing was stopped."""
+    results = [result for result in results if "progress" in result]
+    problems = [problem for result in results for problem in result.get("problems", [])]
+    late = online_late(results, max_lag)
+    if not problems and not late:
+        return []
+    lag = bytes_to_human(max_lag)
+    if at_cutover:
+        said = [f"no cutover: the old services still serve on {source_database}, nothing was stopped:"] + problems + late
+        if late:
+            said.append(f"these copies lag more than {lag} (dbsplit_max_lag) after {timeout} s: run again when the write load is "
+                        "lower, or raise dbsplit_max_lag (a longer catch-up in the downtime)")
+        return said
+    said = [f"the online copy cannot go on; the old services still serve on {source_database}, unchanged:"] + problems
+    if late and not problems:
+        said = ([f"after {timeout} s (dbsplit_online_copy_timeout) these copies are not done, or lag more than {lag} "
+                 "(dbsplit_max_lag):"] + late
+                + ["The copies go on in the servers and the old services serve: run migrate.yml again to wait more "
+                   "(-e dbsplit_break_lock=true is not needed, this run released its lock)"])
+    return said
+
+
+def reverse_status_lines(streams, source_database):
+    """Where each reverse stream stands, what stops one, and the rows a rollback would refuse."""
+    lines = [reverse_result_line(stream, source_database) for stream in streams]
+    lines += [problem for stream in streams for problem in stream.get("problems", [])]
+    orphans = [orphan for stream in streams for orphan in stream.get("orphans", [])]
+    if orphans:
+        lines.append(f"rows of {source_database} whose parent in another database is gone (rollback.yml refuses them until "
+                     "resolved in their new database, or accepted with -e rollback_accept_orphans=true):")
+        lines += reverse.orphan_lines(orphans)
+    return lines
+
+
+def publisher_restart(publishers, targets):
+    """The new databases' servers that need a restart for the reverse stream: {services: the
+    compose services to restart, problems: servers this tool cannot restart (no compose
+    service)}, from dbsplit_reverse_server's servers (by target key)."""
+    due = [key for key, server in sorted(publishers["servers"].items()) if server.get("restart_needed")]
+    services = sorted({targets[key]["compose_service"] for key in due if targets[key].get("compose_service")})
+    problems = list(publishers.get("problems", []))
+    problems += [f"restart the server of {targets[key]['label']}: wal_level = logical is set and takes effect then"
+                 for key in due if not targets[key].get("compose_service")]
+    return {"services": services, "problems": problems}
+
+
+def cutover_summary(cutover, downtime, proven, source_database, labels, check_mode):
+    """The cutover's one line; a check run's says what it would do (the new databases may not
+    exist yet). ``cutover``: machine.cutover_start's view; ``proven``: online, the proof's
+    tables by target (None offline, where the verify phase proved them)."""
+    back = f"every write they make flows back to {source_database} (rollback.yml loses nothing until finish.yml)"
+    if check_mode:
+        said = "would "
+        if cutover["online"]:
+            said += (f"stop the backend services, freeze {source_database}, switch every target at once (apply the last "
+                     "changes, carry the sequences, remove the online copies), take snapshots of every side, ")
+        if cutover["reverse_stream"] and not cutover["began"]:
+            said += (f"start {len(labels)} reverse stream(s) ({', '.join(labels)} publish their tables, {source_database} "
+                     "subscribes), ")
+        said += "start the services on the new databases"
+        return said + (f" and prove every target equal to {source_database} at the freeze while they serve"
+                       if cutover["online"] else "")
+    said = f"services started on their new databases; write downtime {downtime} s (services stopped to services healthy)"
+    if cutover["reverse_stream"]:
+        said += f"; {back}"
+    if proven is not None:
+        tables = sum(len(per_target) for per_target in proven.values())
+        said += f"; {tables} tables proven equal to {source_database} at the freeze (snapshots), while they served"
+    return said
+
+
+def install_summary(proof, databases, services, check_mode):
+    if check_mode:
+        return (f"checked, nothing changed: would start {databases} databases, create the tables of {services} services "
+                "and start the stack")
+    tables = sum(entry["tables"] for entry in proof.values())
+    heads = sum(1 for entry in proof.values() if entry.get("head"))
+    return (f"{services} services installed on {databases} databases: {tables} tables proven, {heads} Alembic services at "
+            "head, the stack healthy")
+
+
+def install_laps(started, laps):
+    """install.yml's clock: {databases, schema, services, total} seconds from the start and the
+    instants each step ended (``laps``, in that order)."""
+    steps = ("databases", "schema", "services")
+    marks = [float(started)] + [float(lap) for lap in laps]
+    found = {step: round(marks[i + 1] - marks[i], 1) for i, step in enumerate(steps) if i + 1 < len(marks)}
+    if len(marks) > 1:
+        found["total"] = round(marks[-1] - marks[0], 1)
+    return found
+
+
+def schema_missing_refusal(missing, compose_file, reset_command):
+    """install.yml (and a reset without a migration) refusing tables of the map that were not created."""
+    if not missing:
+        return []
+    return (["tables of the map were not created:"] + missing
+            + [f"Read the services' logs (docker compose -f {compose_file} logs <service>): an Alembic or create_all error "
+               "is logged there; a database that Alembic says is at head without its tables is repaired with "
+               + reset_command.replace("{service}", "<service>")])
+
+
+def plan_lines(target):
+    """Human-readable lines of one plan target, for the plan printout."""
+    lines = [f'{target["label"]} <- {", ".join(target["services"])}']
+    for table in target["tables"]:
+        parts = f' (partitions: {", ".join(table["partitions"])})' if table["partitions"] else ""
+        lines.append(f'  table {table["name"]} [{table["service"]}]{parts}')
+    for label, names in target["needs"].items():
+        lines.append(f'  needs {label}: {", ".join(names)}')
+    for fk in target["dropped_foreign_keys"]:
+        lines.append(f'  drops foreign key {fk["constraint"]} on {fk["table"]} -> {fk["references"]} '
+                     f'({fk["references_service"] or "left behind"}, another database)')
+    large_objects = target.get("large_objects")
+    if large_objects:
+        size = f'{large_objects["bytes"]} bytes' if large_objects["bytes"] is not None else large_objects["note"]
+        lines.append(f'  large objects: all {large_objects["count"]} of the source ({size})')
+    return lines
+
+
+def object_fate_lines(objects):
+    """One line per object that is not a table: where it goes, and why."""
+    lines = [f"other objects: {len(objects)}" + (" (views, functions, types, schemas... each with its fate)"
+                                                 if objects else "")]
+    for obj in objects:
+        where = ", ".join(obj["targets"]) if obj["targets"] else "left behind"
+        lines.append(f'  {obj["object"]} -> {where}: {obj["fate"]}')
+    return lines
+
+
+def online_late(results, max_lag):
+    """The lines of the online copies (dbsplit_online_copy info results) not yet copied whole or
+    lagging more than ``max_lag`` bytes."""
+    return [r["line"] for r in results
+            if r["progress"]["copied"] < r["progress"]["count"] or (r["status"].get("lag_bytes") or 0) > max_lag]
+
+
+def reverse_result_line(result, source_database):
+    """One reverse stream's state, for the operator: lag, and the WAL its slot holds (from a
+    dbsplit_reverse_stream's streams)."""
+    status, label = result["status"], result["label"]
+    if not status.get("exists"):
+        return f"{label} -> {source_database}: no reverse stream"
+    seconds = status.get("lag_seconds")
+    lag = f"lag {status['lag_bytes']} bytes, " + (f"{seconds} s" if seconds is not None else "monolith not connected")
+    state = "applying" if status.get("applying") else ("DISABLED (apply error)" if not status.get("enabled")
+                                                       else "not applying")
+    return (f"{label} -> {source_database}: {state}, {lag}; slot holds {status['held_bytes']} bytes of WAL "
+            f"({status.get('wal_status')})")

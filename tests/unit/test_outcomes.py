@@ -1,0 +1,73 @@
+"""What each phase says (plugin_utils/outcomes): one line each, what a check run would do, and
+the refusals whose words name the fix."""
+
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import outcomes
+
+
+def test_the_backup_says_what_it_took_or_would_take():
+    manifest = {"id": "44ba", "bytes": 1143210, "seconds": 0.45, "sha256": "44ba982e"}
+    assert outcomes.backup_summary({"manifest": manifest}, "offline") == \
+        "took backup 44ba: 1.09 MB in 0.45 s, sha256 44ba982e"
+    assert outcomes.backup_summary({"manifest": manifest}, "online").endswith("the schema of the targets comes from it)")
+    assert outcomes.backup_summary({"manifest": None, "database_bytes": 11397939}, "offline") == \
+        "a backup of 10.87 MB would be taken"
+
+
+def test_the_stop_says_what_stopped_and_what_restarted():
+    assert outcomes.stop_summary("offline", "yemma_db", False, True, False, [], False) == \
+        "backend services stopped, yemma_db frozen now"
+    assert outcomes.stop_summary("offline", "yemma_db", True, False, False, [], False) == "backend services stopped"
+    said = outcomes.stop_summary("online", "yemma_db", False, False, True, ["wal_level replica -> logical (restart)"], True)
+    assert said == ("online mode: the services keep serving on yemma_db until the cutover, its server would be restarted "
+                    "for the online copy and the reverse stream (wal_level replica -> logical (restart))")
+
+
+def test_a_check_run_of_the_cutover_says_what_it_would_do_not_a_downtime():
+    cutover = {"online": False, "reverse_stream": True, "began": False}
+    said = outcomes.cutover_summary(cutover, "7.8", None, "yemma_db", ["auth_db", "logs_db"], True)
+    assert said == ("would start 2 reverse stream(s) (auth_db, logs_db publish their tables, yemma_db subscribes), start the "
+                    "services on the new databases")
+    online = outcomes.cutover_summary(dict(cutover, online=True), "0", None, "yemma_db", ["auth_db"], True)
+    assert online.startswith("would stop the backend services, freeze yemma_db, switch every target at once")
+    done = outcomes.cutover_summary(cutover, 12.7, {"k": [{}, {}], "j": [{}]}, "yemma_db", ["auth_db"], False)
+    assert done == ("services started on their new databases; write downtime 12.7 s (services stopped to services healthy); "
+                    "every write they make flows back to yemma_db (rollback.yml loses nothing until finish.yml); 3 tables "
+                    "proven equal to yemma_db at the freeze (snapshots), while they served")
+
+
+def copy(label, copied, count, lag, problems=()):
+    return {"line": f"{label}: {copied}/{count}", "progress": {"copied": copied, "count": count},
+            "status": {"lag_bytes": lag}, "problems": list(problems)}
+
+
+def test_the_online_copy_is_refused_when_broken_or_late_and_the_services_serve_on():
+    done = [copy("auth_db", 5, 5, 100)]
+    assert outcomes.online_refusal(done + [{"skipped": True}], 1024, 600, "yemma_db", False) == []
+    late = outcomes.online_refusal([copy("auth_db", 4, 5, 0)], 1024, 600, "yemma_db", False)
+    assert late[0].startswith("after 600 s (dbsplit_online_copy_timeout) these copies are not done, or lag more than 1.00 KB")
+    assert late[1] == "auth_db: 4/5" and "run migrate.yml again to wait more" in late[-1]
+    broken = outcomes.online_refusal([copy("auth_db", 5, 5, 0, ["auth_db: subscription disabled"])], 1024, 600, "yemma_db", False)
+    assert broken == ["the online copy cannot go on; the old services still serve on yemma_db, unchanged:",
+                      "auth_db: subscription disabled"]
+    gate = outcomes.online_refusal([copy("auth_db", 5, 5, 4096)], 1024, 600, "yemma_db", True)
+    assert gate[0] == "no cutover: the old services still serve on yemma_db, nothing was stopped:"
+    assert gate[-1].startswith("these copies lag more than 1.00 KB (dbsplit_max_lag) after 600 s")
+
+
+def test_the_new_databases_to_restart_and_those_this_tool_cannot():
+    targets = {"a": {"label": "auth_db", "compose_service": "postgres-auth"}, "b": {"label": "ext_db", "compose_service": None}}
+    found = outcomes.publisher_restart({"servers": {"a": {"restart_needed": True}, "b": {"restart_needed": True}},
+                                        "problems": []}, targets)
+    assert found == {"services": ["postgres-auth"],
+                     "problems": ["restart the server of ext_db: wal_level = logical is set and takes effect then"]}
+
+
+def test_install_times_each_step_and_says_what_it_installed():
+    assert outcomes.install_laps(100.0, [110.25, 130.0, 145.5]) == {"databases": 10.2, "schema": 19.8, "services": 15.5,
+                                                                     "total": 45.5}
+    proof = {"auth": {"tables": 5, "head": "e84b"}, "company": {"tables": 3, "head": None}}
+    assert outcomes.install_summary(proof, 6, 7, False) == \
+        "7 services installed on 6 databases: 8 tables proven, 1 Alembic services at head, the stack healthy"
+    assert outcomes.install_summary({}, 6, 7, True).startswith("checked, nothing changed: would start 6 databases")
+    refusal = outcomes.schema_missing_refusal(["auth: public.users"], "docker-compose.yml", "ansible-playbook reset.yml -e service={service}")
+    assert refusal[1] == "auth: public.users" and refusal[-1].endswith("repaired with ansible-playbook reset.yml -e service=<service>")
