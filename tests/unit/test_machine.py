@@ -21,10 +21,10 @@ REACHABLE = {
     "offline": {"preflight": ["serving"], "plan": ["serving"], "provision": ["serving"], "stop": ["writes_stopped"],
                 "backup": ["writes_stopped"], "transfer": ["writes_stopped"], "alembic": ["writes_stopped"],
                 "verify": ["writes_stopped"],
-                "cutover": ["writes_stopped", "cutover_recorded", "services_starting", "stack_starting"]},
+                "cutover": ["writes_stopped", "services_starting", "stack_starting"]},
     "online": {"preflight": ["serving"], "plan": ["serving"], "provision": ["serving"], "stop": ["serving"],
                "backup": ["serving"], "transfer": ["serving"], "alembic": ["serving"], "verify": ["serving"],
-               "cutover": ["serving", "writes_stopped", "cutover_recorded", "services_starting", "stack_starting",
+               "cutover": ["serving", "writes_stopped", "services_starting", "stack_starting",
                            "proving"]},
 }
 
@@ -47,9 +47,8 @@ class Platform:
         for step in order[1:order.index(point) + 1]:
             if step == "writes_stopped":
                 self.old_services, self.frozen = False, True
-            elif step == "cutover_recorded":
-                self.stream = self.reverse_stream
             elif step == "services_starting":
+                self.stream = self.reverse_stream  # recorded with the cutover, before any service starts
                 self.new_services = True
                 if self.stream:
                     self.carried = True
@@ -114,8 +113,7 @@ def test_the_nine_routes_of_the_issue():
     route = machine.failure_route
     # Before any new service ran, back to the monolith (it holds every write).
     assert route("writes_stopped", True)["route"] == "return"
-    assert route("cutover_recorded", True)["route"] == "return"
-    assert route("cutover_recorded", False)["route"] == "return"
+    assert route("writes_stopped", False)["route"] == "return"
     # A health-check timeout at compose up after the cutover record (case 3), or an error about
     # their database in the services' logs (case 2): back through the reverse stream.
     assert route("services_starting", True)["route"] == "rollback"

@@ -15,7 +15,7 @@
 import socket
 
 from ansible_collections.yemma.dbsplit.plugins.lookup.controller import process_start
-from ansible_collections.yemma.dbsplit.plugins.module_utils import machine
+from ansible_collections.yemma.dbsplit.plugins.module_utils import machine, verify
 from ansible_collections.yemma.dbsplit.plugins.plugin_utils import preflight, reset, rollback, settings
 
 
@@ -61,6 +61,14 @@ def failure_routed(seen):
     """The failure as a run saw it ({phase, task, message, point, reverse_stream, on_failure,
     check_mode, operation, cause}) with the route the core chose for it ({route, why})."""
     return machine.failure_record(seen)
+
+
+def phase_refusals(phase, recorded, endpoints, check_mode, compose_file):
+    """machine.phase_refusals, with what the recorded proof does not cover of the plan."""
+    gaps = []
+    if phase == "cutover" and recorded["plan"] and recorded["stage"] == "migrating":
+        gaps = verify.proof_gaps(recorded["plan"], (recorded["manifest"] or {}).get("id"), recorded["verify"])
+    return machine.phase_refusals(phase, recorded, endpoints["targets"], check_mode, compose_file, gaps)
 
 
 def start_point(progress, operation="migrate"):
@@ -188,7 +196,7 @@ def services_sharing(services, service):
 class FilterModule:
     def filters(self):
         return {"lock_holder_alive": lock_holder_alive, "selected_phases": selected_phases, "phase_due": phase_due,
-                "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "failure_routed": failure_routed, "start_point": start_point,
+                "run_refusals": run_refusals, "recorded": recorded, "failure_route": failure_route, "failure_routed": failure_routed, "phase_refusals": phase_refusals, "start_point": start_point,
                 "cutover_start": cutover_start, "report_status": report_status, "rollback_refusals": rollback_refusals,
                 "rollback_orphans_refusal": rollback_orphans_refusal, "rollback_proof": rollback_proof,
                 "rollback_summary": rollback_summary, "lost_volumes": lost_volumes, "reset_refusals": reset_refusals,

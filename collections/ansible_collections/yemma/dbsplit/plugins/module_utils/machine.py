@@ -191,15 +191,41 @@ def refusals(progress, selected, source_is_dump=False):
     return problems
 
 
+def phase_refusals(phase, view, targets, check_mode, compose_file, proof_gaps=()):
+    """What must hold before ``phase``'s role runs, each with its fix; [] when it may run.
+
+    The transfer and the offline verify need every new database running (a crash, a stop by
+    hand); an offline cutover that no run began needs a proof on record that covers every target
+    and table of its plan and backup (``proof_gaps``: what it does not cover); finish needs a
+    completed cutover. A check run changes nothing, so it is refused none of these.
+    ``targets``: dbsplit_endpoints.targets."""
+    if check_mode:
+        return []
+    offline = view["mode"] != "online"
+    if phase in ("transfer", "verify") and (phase == "transfer" or offline):
+        stopped = sorted(key for key, target in targets.items() if not target["running"])
+        if stopped:
+            return [f"target database(s) {', '.join(stopped)} not running "
+                    f"({', '.join(targets[key]['id'] for key in stopped)}): find out why (docker logs), then start them "
+                    f"(docker compose -f {compose_file} up -d --wait) or run the provision phase again"]
+    if phase == "cutover" and offline and view["stage"] == "migrating" and proof_gaps:
+        return ["no cutover without a complete proof: run the verify phase again (--tags verify,cutover)"] + list(proof_gaps)
+    if phase == FINISH and view["stage"] != "completed":
+        hint = "run migrate.yml again to complete the cutover" if view["stage"] == "cutover" else "run migrate.yml first"
+        return [f"nothing to finish: the migration is {view['stage']} ({hint}). Nothing was changed."]
+    return []
+
+
 # --- Where a failure sends the platform ------------------------------------------------------
 
 # Where a migration can be when it fails, in the order it passes them. The roles say which
 # point they reached (dbsplit_point) just before the step that makes it true.
 POINTS = (
     "serving",            # the old services serve on the monolith (offline: up to the stop; online: until the cutover stops them)
-    "writes_stopped",     # the old services are stopped (or stopping) and the monolith frozen: nothing writes anywhere
-    "cutover_recorded",   # the cutover is recorded and the targets are being marked live; no new service has started yet
-    "services_starting",  # the new backend services start on the targets, and their start is checked: they may have written there
+    "writes_stopped",     # the old services are stopped (or stopping) and the monolith frozen: nothing writes anywhere;
+                          # the targets may be marked live, the cutover is not recorded yet
+    "services_starting",  # the cutover is recorded and the new backend services start on the targets, their start is
+                          # checked: they may have written there
     "stack_starting",     # the backend serves on the targets, proven by its start; the rest of the stack (nginx, frontend) starts
     "proving",            # online mode: every service serves on the targets while the proof compares the snapshots of the freeze
 )
@@ -230,7 +256,7 @@ ROLLBACK_POINTS = (
 # Where the platform goes:
 #   none      nothing was stopped (or it is a check run): the platform serves as it did
 #   return    back to the monolith, which holds every write (no new service ever ran): thaw it, start
-#             the old services, forget a cutover record, mark the targets returned (rebuilt next time)
+#             the old services, forget the stop, mark the targets returned (rebuilt next time)
 #   rollback  back to the monolith through the reverse stream: stop the new services, wait until the
 #             monolith applied their last write, prove it, thaw it, start the old services
 #   forward   on the new databases, which hold writes the monolith lacks: start the new services
@@ -266,7 +292,7 @@ def failure_route(point, reverse_stream, on_failure="return", check_mode=False, 
             return {"route": "forward", "why": "the new databases still hold the truth (the monolith is frozen, the reverse "
                                                "stream kept): the new services start again on them"}
         return {"route": "return", "why": "the monolith holds every write: it is thawed and the old services start on it"}
-    if point in ("writes_stopped", "cutover_recorded"):
+    if point == "writes_stopped":
         return {"route": "return", "why": "no new service has run, so the monolith holds every write"}
     if point == "stack_starting":
         return {"route": "forward", "why": "the backend serves on the new databases and passed its checks; only the rest "

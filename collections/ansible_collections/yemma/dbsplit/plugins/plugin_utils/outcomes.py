@@ -44,13 +44,9 @@ def backup_summary(result, mode):
             f"{manifest['sha256']}{online}")
 
 
-def transfer_summary(restores, online_copy):
-    said = f"{len(restores)} databases restored in parallel ({', '.join(r['action'] for r in restores.values())})"
-    if online_copy:
-        said += (f"; schema only: {online_copy['tables']} tables ({bytes_to_human(online_copy['bytes'])}) copied while the "
-                 f"services served, in {online_copy['seconds']} s; every change streams, lag at most "
-                 f"{bytes_to_human(online_copy['lag_bytes'])} now")
-    return said
+def transfer_summary(restores, online=None):
+    """The transfer's one line; ``online``: the online copy's part (online_copy_summary)."""
+    return f"{len(restores)} databases restored in parallel ({', '.join(r['action'] for r in restores.values())})" + (online or "")
 
 
 def online_refusal(results, max_lag, timeout, source_database, at_cutover):
@@ -126,6 +122,32 @@ def cutover_summary(cutover, downtime, proven, source_database, labels, check_mo
         tables = sum(len(per_target) for per_target in proven.values())
         said += f"; {tables} tables proven equal to {source_database} at the freeze (snapshots), while they served"
     return said
+
+
+def provision_summary(targets, reverse_stream, changes, wal_keep_mb, check_mode):
+    """The provision's one line: the new databases running, and what their servers were (or, in a
+    check run before they exist, would be) given for the reverse stream."""
+    running = [target for target in targets.values() if target["running"]]
+    said = f"{len(running)} of {len(targets)} new databases running, with the infrastructure"
+    if not reverse_stream:
+        return said
+    said += ", ready to publish the reverse stream" + (f" (set: {'; '.join(changes)})" if changes else "")
+    absent = sorted(target["label"] for target in targets.values() if not target["running"])
+    if check_mode and absent:
+        said += (f"; would set wal_level = logical and max_slot_wal_keep_size = {wal_keep_mb} MB on the servers of "
+                 f"{', '.join(absent)} once started, and restart them before they hold data")
+    return said
+
+
+def online_copy_summary(online_copy, labels, source_database, max_lag):
+    """The online copy's part of the transfer's line (a check run's says what it would do)."""
+    if online_copy is None:
+        return (f"; would publish each new database's tables on {source_database} and subscribe it ({', '.join(labels)}): "
+                "the rows are copied while the old services serve, then their changes stream until the cutover, which "
+                f"waits for the lag to fall under {bytes_to_human(max_lag)}")
+    return (f"; schema only: {online_copy['tables']} tables ({bytes_to_human(online_copy['bytes'])}) copied while the "
+            f"services served, in {online_copy['seconds']} s; every change streams, lag at most "
+            f"{bytes_to_human(online_copy['lag_bytes'])} now")
 
 
 def install_summary(proof, databases, services, check_mode):
