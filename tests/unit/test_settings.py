@@ -187,3 +187,12 @@ def test_a_service_logging_in_as_another_user_is_refused():
     found = service_database_problems(stack_with("auth", DB_USER="auth_rw"))
     assert found == ["compose service auth in docker-compose.yml logs in as DB_USER=auth_rw, not as the .env's user yemma "
                      "the targets are created with: fix the compose file"]
+
+
+def test_a_run_names_exactly_one_environment():
+    assert settings.environment_problems(True, ["prod"], ["prod", "staging"], ["yemma-prod"], "migrate.yml") == []
+    (none,) = settings.environment_problems(False, ["prod", "staging"], ["prod", "staging"], ["a", "b"], "migrate.yml")
+    assert none.startswith("a run targets exactly one environment, named with -l: ansible-playbook migrate.yml -l "
+                           "<environment> (environments: prod, staging). This run has no -l")
+    (two,) = settings.environment_problems(True, ["staging", None], ["prod", "staging"], ["a", "b"], "rollback.yml")
+    assert "This run targets a, b (environments: staging, none set)" in two

@@ -8,7 +8,7 @@
   ``report_status``: the decisions of the run's state machine (module_utils/machine), for the plays.
 - ``preflight_findings``, ``dump_host_findings``, ``preflight_summary``: every problem and
   warning of the preflight, from what its tasks read (plugin_utils/preflight).
-- ``settings_problems``, ``database_clients``, ``services_sharing``, ``new_database_clients``:
+- ``start_refusals``, ``database_clients``, ``services_sharing``, ``new_database_clients``:
   the settings checked as data, and who uses which database (plugin_utils/settings).
 """
 
@@ -181,8 +181,12 @@ def preflight_summary(found):
     return preflight.summary(found)
 
 
-def settings_problems(variables):
-    return settings.problems(variables)
+def start_refusals(variables, run):
+    """What stops a run before it takes the lock: not exactly one environment named with -l, and
+    the settings as data. ``run``: limited, environments, known, hosts, playbook."""
+    found = settings.problems(variables)
+    return (settings.environment_problems(run["limited"], run["environments"], run["known"], run["hosts"], run["playbook"])
+            + ([f"the settings have {len(found)} problem(s); nothing was changed:"] + found if found else []))
 
 
 def database_clients(stack, services, service, env_keys):
@@ -204,4 +208,4 @@ class FilterModule:
                 "reset_losses_refusal": reset_losses_refusal, "reset_warning": reset_warning, "reset_view": reset_view, "reset_summary": reset_summary, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
                 "new_database_clients": new_database_clients, "failure_message": failure_message, "route_notes": route_notes,
                 "preflight_findings": preflight_findings, "dump_host_findings": dump_host_findings,
-                "preflight_summary": preflight_summary, "install_findings": install_findings, "settings_problems": settings_problems, "database_clients": database_clients, "services_sharing": services_sharing}
+                "preflight_summary": preflight_summary, "install_findings": install_findings, "start_refusals": start_refusals, "database_clients": database_clients, "services_sharing": services_sharing}

@@ -150,6 +150,25 @@ def online_copy_summary(online_copy, labels, source_database, max_lag):
             f"{bytes_to_human(online_copy['lag_bytes'])} now")
 
 
+def verify_summary(verified, source_database):
+    """The verify phase's one line (online, where the proof is made at the cutover, it says so)."""
+    if verified.get("skipped"):
+        return (f"online mode: the targets still stream the services' writes; each is proven equal to {source_database} at "
+                "the cutover, on snapshots of both taken at the freeze")
+    tables = [figures for per_target in verified["tables"].values() for figures in per_target]
+    return (f"{len(tables)} tables in {len(verified['tables'])} databases equal the source: "
+            f"{sum(figures['rows'] for figures in tables)} rows, checksums, sequences, enums, schema, "
+            f"{verified.get('objects', 0)} other objects")
+
+
+def alembic_summary(stamped, check_mode):
+    """The alembic phase's one line, from dbsplit_alembic_stamp's services (or None when a check
+    run could not ask: the new databases do not exist yet)."""
+    services = stamped or []
+    now = sum(1 for service in services if service.get("stamped"))
+    return f"{len(services)} Alembic services at their head ({now} {'would be ' if check_mode else ''}stamped now)"
+
+
 def install_summary(proof, databases, services, check_mode):
     if check_mode:
         return (f"checked, nothing changed: would start {databases} databases, create the tables of {services} services "

@@ -204,6 +204,19 @@ def scratch_problem(scratch):
             "removed after the run, so give it a name of its own (e.g. yemma-dbsplit-source)")
 
 
+def environment_problems(limited, environments, known, hosts, playbook):
+    """A run targets exactly one environment, named with -l (every environment's inventory is
+    loaded). ``environments``: those of the hosts this run targets (None for a host without
+    dbsplit_environment); ``known``: every environment of the inventory."""
+    if limited and len(environments) == 1 and None not in environments:
+        return []
+    targets = ("has no -l" if not limited else f"targets {', '.join(hosts)} (environments: "
+               + ", ".join(env or "none set" for env in environments) + ")")
+    return [f"a run targets exactly one environment, named with -l: ansible-playbook {playbook} -l <environment> "
+            f"(environments: {', '.join(known)}). This run {targets}; the hosts of each environment set dbsplit_environment "
+            "in inventories/<env>/group_vars. Nothing was changed."]
+
+
 def problems(settings):
     """Every problem in ``settings`` (the dbsplit_* variables as the run sees them)."""
     found = []
