@@ -196,3 +196,15 @@ def test_a_run_names_exactly_one_environment():
                            "<environment> (environments: prod, staging). This run has no -l")
     (two,) = settings.environment_problems(True, ["staging", None], ["prod", "staging"], ["a", "b"], "rollback.yml")
     assert "This run targets a, b (environments: staging, none set)" in two
+
+
+def test_a_rollback_stops_every_service_that_writes_to_a_new_database_workers_included():
+    """Case 5: a worker outside dbsplit_backend_services, connected to a new database, would go on
+    writing after its reverse stream is removed, and that write would be lost."""
+    env = {"host": "DB_HOST", "database": "DB_NAME", "user": "DB_USER"}
+    services = {"auth": {"endpoint": {"compose_service": "postgres-auth", "container": "yemma-postgres-auth",
+                                      "database": "auth_db"}, "tables": ["users"]}}
+    stack = {"services": {"auth": {"environment": {"DB_HOST": "postgres-auth", "DB_NAME": "auth_db"}},
+                          "mailer": {"environment": {"DB_HOST": "postgres-auth", "DB_NAME": "auth_db"}},
+                          "nginx": {"environment": {}}}}
+    assert settings.new_database_clients(stack, services, env, ["auth"]) == ["auth", "mailer"]

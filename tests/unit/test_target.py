@@ -48,6 +48,15 @@ def test_live_target_is_refused_when_the_backup_is_not_known_yet():
     assert target.verdict(info("live", "p1", "b1", 40), "p1", None)[0] == "refuse"
 
 
+def test_a_returned_target_is_rebuilt_whatever_plan_and_backup_it_came_from():
+    """Its content is the monolith's (a return before any service wrote, or a rollback that
+    proved every write back): the next migration rebuilds it without a hand cleanup (cases 8)."""
+    assert target.verdict(info("returned", "p0", "b0", 40), "p1", "b1") == ("rebuild", None)
+    assert target.verdict(info("returned", "p1", "b1", 40), "p1", None) == ("rebuild", None)
+    # What a return marks: only what this tool restored or marked live.
+    assert set(target.RETURNABLE) == {"restoring", "restored", "live"}
+
+
 def test_marker_round_trip():
     text = target.marker_text("yemma-dbsplit", "abc123", "def456", "restoring")
     assert text == "yemma-dbsplit plan=abc123 backup=def456 state=restoring"
