@@ -192,8 +192,13 @@ def test_where_a_run_starts_from():
     assert machine.start_point(began) == "services_starting"
     done = progress_of(*ALL_BEFORE, cutover={"started_at": "t0", "reverse_stream": True, "completed_at": "t1"})
     assert machine.start_point(done) == "serving"
+    # Any other playbook starts having changed nothing: a refusal must leave everything as it is.
     assert machine.start_point(done, "rollback") == "serving"
-    assert machine.start_point(progress_of("preflight", "plan", "stop"), "rollback") == "monolith_proven"
+    assert machine.start_point(progress_of("preflight", "plan", "stop"), "rollback") == "serving"
+    finished = progress_of(*ALL_BEFORE, cutover={"started_at": "t0", "completed_at": "t1"})
+    finished["steps"]["finish"] = step(99, {"finished_at": "t2"})
+    assert machine.start_point(finished, "rollback") == "serving"
+    assert machine.failure_route(machine.start_point(finished, "rollback"), True, operation="rollback")["route"] == "none"
     assert machine.start_point(began, "reset") == "serving"
 
 

@@ -64,11 +64,14 @@ def test_a_lost_monolith_needs_its_backup_intact():
 
 def test_the_one_line_says_where_the_platform_is_and_what_was_kept():
     proven = {"rows": 6299, "tables": 24}
-    said = rollback.summary(SETTINGS, view("completed"), proven, 15.2, [], False)
+    said = rollback.summary(SETTINGS, view("completed"), proven, 15.2, [], None)
     assert said == ("yemma_db serves the platform again; every write made since the cutover came back (6299 rows in 24 tables "
                     "proven equal, write downtime 15.2 s); the new databases are stopped, not deleted (marked returned: the "
                     "next migration rebuilds them)")
-    said = rollback.summary(SETTINGS, view("completed", reverse=False), proven, 3.0, [], False)
-    assert "stay in the new databases (no reverse stream)" in said and "kept as they are" in said
-    said = rollback.summary(dict(SETTINGS, check_mode=True), view("completed"), proven, 0, ["v"], True)
-    assert said.startswith("yemma_db's volume v was gone: it would be rebuilt") and "checked, nothing changed" in said
+    said = rollback.summary(SETTINGS, view("completed", reverse=False), proven, 3.0, [], None)
+    assert "are NOT in yemma_db (no reverse stream)" in said and "kept as they are" in said
+    said = rollback.summary(dict(SETTINGS, check_mode=True), view("completed"), proven, 0, ["v"], None)
+    assert said.startswith("the monolith's volume v is gone: yemma_db would be rebuilt from the migration backup b1")
+    assert "checked, nothing changed" in said
+    said = rollback.summary(SETTINGS, view("completed"), proven, 20.0, ["v"], {"entries": 312, "seconds": 4.5})
+    assert said.startswith("the monolith's volume v is gone: yemma_db restored from backup b1 (312 entries, 4.5 s)")

@@ -233,11 +233,10 @@ POINTS = (
 
 def start_point(progress, operation="migrate"):
     """Where a run starts from, as the progress tells it: an earlier run may have stopped the
-    services (offline), or begun a cutover (the new services may have written since). A rollback
-    before any cutover starts where the monolith holds every write."""
+    services (offline), or begun a cutover (the new services may have written since). Any other
+    playbook starts having changed nothing: a refusal must leave everything as it is (a rollback
+    refused after finish.yml must not thaw the monolith)."""
     now_stage = stage(progress)
-    if operation == "rollback":
-        return "serving" if now_stage in ("cutover", "completed") else "monolith_proven"
     if operation != "migrate":
         return "serving"
     if now_stage == "cutover":
@@ -249,9 +248,10 @@ def start_point(progress, operation="migrate"):
 
 # Where a rollback.yml can be when it fails.
 ROLLBACK_POINTS = (
-    "serving",            # the new services serve on the new databases; the rollback has stopped nothing yet
+    "serving",            # the rollback has changed nothing yet (its refusals and the operator's answer come first)
     "targets_stopped",    # the new services are stopped, the monolith frozen, the reverse stream still carries their writes
-    "monolith_proven",    # the monolith holds every write (proven back, or the new services never wrote): it is the truth
+    "monolith_proven",    # the monolith holds every write (proven back, or the new services never wrote: a rollback
+                          # before any cutover is here once it starts): it is the truth
 )
 # Where the platform goes:
 #   none      nothing was stopped (or it is a check run): the platform serves as it did

@@ -81,12 +81,17 @@ def proof(verified, applied, caught_up, accept_orphans, stopped_at):
 
 
 def summary(s, recorded, proven, downtime, lost, rebuilt):
-    """The rollback's one line: where the platform is, what came back, what was kept."""
+    """The rollback's one line: where the platform is, what came back, what was kept. ``rebuilt``:
+    dbsplit_monolith_rebuild's result when the monolith was rebuilt from the backup, else None."""
     source, check = s["source_database"], s["check_mode"]
+    backup = (recorded["manifest"] or {}).get("id")
     said = []
     if lost or rebuilt:
-        said.append(f"{source}'s volume {', '.join(lost)} was gone: {'it would be' if check else 'it was'} rebuilt from "
-                    f"backup {(recorded['manifest'] or {}).get('id')} (sha256 checked)")
+        gone = (f"the monolith's volume {', '.join(lost)} is gone" if lost
+                else "an earlier rollback began rebuilding the monolith")
+        said.append(f"{gone}: {source} would be rebuilt from the migration backup {backup} (sha256 checked)" if check else
+                    f"{gone}: {source} restored from backup {backup} ({(rebuilt or {}).get('entries', '?')} entries, "
+                    f"{(rebuilt or {}).get('seconds', 0)} s)")
     if check:
         said.append("checked, nothing changed: a rollback would put " + source + " back"
                     + (", carrying every write made since the cutover with it" if recorded["reverse_live"] else ""))
@@ -96,8 +101,8 @@ def summary(s, recorded, proven, downtime, lost, rebuilt):
     elif recorded["stage"] == "migrating":
         said.append(f"{source} serves the platform again; before the cutover: nothing to carry back")
     else:
-        said.append(f"{source} serves the platform again; the writes made since the cutover stay in the new databases (no "
-                    "reverse stream): a new migration refuses them until you remove them deliberately")
+        said.append(f"{source} serves the platform again; rows written to the new databases after the cutover are NOT in "
+                    f"{source} (no reverse stream): a new migration refuses them until you remove them deliberately")
     kept = ("marked returned: the next migration rebuilds them" if recorded["reverse_live"] or recorded["stage"] == "migrating"
             else "kept as they are")
     said.append(f"the new databases are stopped, not deleted ({kept})")
