@@ -208,3 +208,9 @@ def test_a_rollback_stops_every_service_that_writes_to_a_new_database_workers_in
                           "mailer": {"environment": {"DB_HOST": "postgres-auth", "DB_NAME": "auth_db"}},
                           "nginx": {"environment": {}}}}
     assert settings.new_database_clients(stack, services, env, ["auth"]) == ["auth", "mailer"]
+
+
+def test_only_settings_are_read_before_the_run_starts():
+    """The run's own variables (the lock's verdict) cannot be read before the lock is taken."""
+    assert settings.setting_names(["dbsplit_mode", "dbsplit_lock_verdict", "dbsplit_services", "dbsplit_run_id"]) == [
+        "dbsplit_mode", "dbsplit_services"]

@@ -181,6 +181,10 @@ def preflight_summary(found):
     return preflight.summary(found)
 
 
+def setting_names(candidates):
+    return settings.setting_names(candidates)
+
+
 def start_refusals(variables, run):
     """What stops a run before it takes the lock: not exactly one environment named with -l, and
     the settings as data. ``run``: limited, environments, known, hosts, playbook."""
@@ -208,4 +212,4 @@ class FilterModule:
                 "reset_losses_refusal": reset_losses_refusal, "reset_warning": reset_warning, "reset_view": reset_view, "reset_summary": reset_summary, "lock_verdict": lock_verdict, "rollback_warning": rollback_warning,
                 "new_database_clients": new_database_clients, "failure_message": failure_message, "route_notes": route_notes,
                 "preflight_findings": preflight_findings, "dump_host_findings": dump_host_findings,
-                "preflight_summary": preflight_summary, "install_findings": install_findings, "start_refusals": start_refusals, "database_clients": database_clients, "services_sharing": services_sharing}
+                "preflight_summary": preflight_summary, "install_findings": install_findings, "start_refusals": start_refusals, "setting_names": setting_names, "database_clients": database_clients, "services_sharing": services_sharing}

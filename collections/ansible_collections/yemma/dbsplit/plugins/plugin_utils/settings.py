@@ -49,6 +49,18 @@ FACTORS = {
 STRINGS = ("dbsplit_project_dir", "dbsplit_compose_file", "dbsplit_monolith_compose_file", "dbsplit_compose_project",
            "dbsplit_env_file", "dbsplit_env_user_key", "dbsplit_env_password_key", "dbsplit_network",
            "dbsplit_state_dir", "dbsplit_tool_name")
+LISTS = ("dbsplit_backend_services", "dbsplit_infrastructure_services", "dbsplit_tables_left_behind",
+         "dbsplit_objects_left_behind", "dbsplit_replica_identity_full")
+# Every setting ``problems`` reads: only these are read before the run starts (the run's own
+# variables, such as the lock's verdict, are not settings and cannot be read yet).
+NAMES = frozenset(STRINGS + LISTS + tuple(INTEGERS) + tuple(FACTORS) + (
+    "dbsplit_on_failure", "dbsplit_reverse_stream", "dbsplit_mode", "dbsplit_service_database_env", "dbsplit_source",
+    "dbsplit_services", "dbsplit_large_objects_service"))
+
+
+def setting_names(candidates):
+    """The names among ``candidates`` (the dbsplit_* variables defined) that are settings."""
+    return sorted(name for name in candidates if name in NAMES)
 
 
 def _is_int(value):
@@ -243,8 +255,7 @@ def problems(settings):
         found.append("dbsplit_mode: online needs dbsplit_reverse_stream: true: online mode proves the copy while the new "
                      "services already serve, and only the reverse stream can take the platform back without losing what "
                      "they wrote if that proof finds a difference (or use dbsplit_mode: offline)")
-    for key in ("dbsplit_backend_services", "dbsplit_infrastructure_services", "dbsplit_tables_left_behind",
-                "dbsplit_objects_left_behind", "dbsplit_replica_identity_full"):
+    for key in LISTS:
         value = settings.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             found.append(f"{key} must be a list of names (got {value!r})")
