@@ -55,3 +55,13 @@ def test_the_backup_and_the_monolith_are_checked_before_anything_is_emptied():
     assert "is missing" in missing and stopped.startswith("yemma_db is not running")
     (thawed,) = reset.backup_refusals(manifest, {"exists": True, "checksum": "abc"}, "yemma_db", True, False)
     assert thawed.startswith("yemma_db is writable again")
+
+
+def test_the_one_line_says_what_was_emptied_and_how_it_was_filled():
+    report = {"check_mode": False, "database": "candidate_db", "dropped_objects": 31, "filled_from": "installation",
+              "tables": 6, "rows": 0, "source": "yemma_db", "started_again": ["candidate"], "seconds": 19.0}
+    assert reset.summary(report) == ("candidate_db was emptied (31 objects) and filled again as an installation: 6 tables "
+                                     "created, Alembic at head; 1 services started again after 19.0 s")
+    backed = dict(report, filled_from="backup b1", rows=852852)
+    assert "filled again from backup b1: 6 tables, 852852 rows proven equal to yemma_db" in reset.summary(backed)
+    assert reset.summary(dict(report, check_mode=True)).startswith("checked, nothing changed: candidate_db would be emptied")

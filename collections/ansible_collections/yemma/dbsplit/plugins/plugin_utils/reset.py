@@ -92,11 +92,12 @@ def warning(clients, label, services, filled_from, source_database):
 
 def summary(report):
     """The reset's one line, from its report."""
+    from_backup = report["filled_from"] != "installation"
+    filled = f"from {report['filled_from']}" if from_backup else "as an installation"
     if report["check_mode"]:
         return (f"checked, nothing changed: {report['database']} would be emptied ({report['dropped_objects']} objects) and "
-                f"filled again from {report['filled_from']}")
-    proven = (f"{report['rows']} rows proven equal to {report['source']}" if report["filled_from"] != "installation"
-              else "created, Alembic at head")
-    return (f"{report['database']} was emptied ({report['dropped_objects']} objects) and filled again from "
-            f"{report['filled_from']}: {report['tables']} tables, {proven}; {len(report['started_again'])} services started "
-            f"again after {report['seconds']} s")
+                f"filled again {filled}")
+    proven = f", {report['rows']} rows proven equal to {report['source']}" if from_backup else " created, Alembic at head"
+    return (f"{report['database']} was emptied ({report['dropped_objects']} objects) and filled again {filled}: "
+            f"{report['tables']} tables{proven}; {len(report['started_again'])} services started again after "
+            f"{report['seconds']} s")
