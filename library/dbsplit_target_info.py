@@ -24,6 +24,10 @@ options:
   backup_id:
     description: Id of the backup about to be restored, if known.
     type: str
+  fail_on_refusal:
+    description: Fail, naming each refused target with its fix, when a transfer would refuse one (the provision's check).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - yemma.dbsplit.connection.TARGETS
 attributes:
@@ -69,6 +73,7 @@ def main():
             targets=pgconn.targets_option(pgconn.CONNECTION_OPTIONS),
             plan_hash=dict(type="str", required=True),
             backup_id=dict(type="str"),
+            fail_on_refusal=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -81,6 +86,9 @@ def main():
         except psycopg.Error as exc:
             module.fail_json(msg=f"cannot read target {endpoint['db']}: {exc}")
         found[spec["plan"]["key"]] = dict(judged, label=spec["plan"]["label"])
+    refused = [f"target {state['label']} {state['problem']}" for _key, state in sorted(found.items()) if state["action"] == "refuse"]
+    if refused and module.params["fail_on_refusal"]:
+        module.fail_json(msg="\n".join(refused), targets=found)
     module.exit_json(changed=False, targets=found)
 
 

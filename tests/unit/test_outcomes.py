@@ -1,6 +1,8 @@
 """What each phase says (plugin_utils/outcomes): one line each, what a check run would do, and
 the refusals whose words name the fix."""
 
+import time
+
 from ansible_collections.yemma.dbsplit.plugins.plugin_utils import outcomes
 
 
@@ -63,8 +65,9 @@ def test_the_new_databases_to_restart_and_those_this_tool_cannot():
 
 
 def test_install_times_each_step_and_says_what_it_installed():
-    assert outcomes.install_laps(100.0, [110.25, 130.0, 145.5]) == {"databases": 10.2, "schema": 19.8, "services": 15.5,
-                                                                     "total": 45.5}
+    now = time.time()
+    laps = outcomes.install_laps(now - 45.5, [now - 35.25, now - 15.5])
+    assert (laps["databases"], laps["schema"]) == (10.2, 19.8) and 15.5 <= laps["services"] < 16 and 45.5 <= laps["total"] < 46
     proof = {"auth": {"tables": 5, "head": "e84b"}, "company": {"tables": 3, "head": None}}
     assert outcomes.install_summary(proof, 6, 7, False) == \
         "7 services installed on 6 databases: 8 tables proven, 1 Alembic services at head, the stack healthy"

@@ -217,7 +217,7 @@ def plan_table_oids(plan):
 OUTCOMES = {name: getattr(outcomes, name) for name in (
     "plan_printout", "plan_summary", "stop_summary", "backup_summary", "transfer_summary", "online_refusal",
     "reverse_status_lines", "publisher_restart", "install_summary", "install_laps", "schema_missing_refusal",
-    "cutover_summary", "provision_summary", "online_copy_summary", "verify_summary", "alembic_summary")}
+    "cutover_summary", "provision_summary", "online_copy_summary", "verify_summary", "alembic_summary", "alembic_would_run", "online_copy_figures")}
 
 
 class FilterModule:

@@ -3,6 +3,8 @@ and the refusals whose words are longer than a task's condition. The roles hand 
 functions what their modules returned; the texts live here, with their tests
 (tests/unit/test_outcomes.py), not in Jinja."""
 
+import time
+
 from ansible.module_utils.common.text.formatters import bytes_to_human
 from ansible_collections.yemma.dbsplit.plugins.module_utils import reverse
 
@@ -42,6 +44,17 @@ def backup_summary(result, mode):
     online = ", while the services served (online mode: the schema of the targets comes from it)" if mode == "online" else ""
     return (f"took backup {manifest['id']}: {bytes_to_human(manifest['bytes'])} in {manifest['seconds']} s, sha256 "
             f"{manifest['sha256']}{online}")
+
+
+def online_copy_figures(results, started):
+    """The online copy's figures from dbsplit_online_copy's info results (one per target), once
+    every copy is done: tables, bytes, seconds since the wait ``started``, the largest lag."""
+    done = [result for result in results if "progress" in result]
+    return {"tables": sum(result["progress"]["count"] for result in done),
+            "bytes": sum(result["progress"].get("bytes", 0) for result in done),
+            "seconds": round(time.time() - float(started), 1),
+            "lag_bytes": max([result["status"].get("lag_bytes") or 0 for result in done] or [0]),
+            "lines": [result["line"] for result in done]}
 
 
 def transfer_summary(restores, online=None):
@@ -169,6 +182,12 @@ def alembic_summary(stamped, check_mode):
     return f"{len(services)} Alembic services at their head ({now} {'would be ' if check_mode else ''}stamped now)"
 
 
+def alembic_would_run(services):
+    """A check run before provisioning: the command each Alembic service would run."""
+    return [f"would run alembic {' '.join(spec['alembic'].get('args', []) + ['stamp', 'head'])} for {name}"
+            for name, spec in sorted(services.items()) if spec.get("alembic")]
+
+
 def install_summary(proof, databases, services, check_mode):
     if check_mode:
         return (f"checked, nothing changed: would start {databases} databases, create the tables of {services} services "
@@ -181,23 +200,28 @@ def install_summary(proof, databases, services, check_mode):
 
 def install_laps(started, laps):
     """install.yml's clock: {databases, schema, services, total} seconds from the start and the
-    instants each step ended (``laps``, in that order)."""
+    instants the databases and the schema steps ended (``laps``); the services' step ends now,
+    when the report is written."""
     steps = ("databases", "schema", "services")
-    marks = [float(started)] + [float(lap) for lap in laps]
+    marks = [float(started)] + [float(lap) for lap in laps] + [time.time()]
     found = {step: round(marks[i + 1] - marks[i], 1) for i, step in enumerate(steps) if i + 1 < len(marks)}
     if len(marks) > 1:
         found["total"] = round(marks[-1] - marks[0], 1)
     return found
 
 
-def schema_missing_refusal(missing, compose_file, reset_command):
-    """install.yml (and a reset without a migration) refusing tables of the map that were not created."""
-    if not missing:
-        return []
-    return (["tables of the map were not created:"] + missing
-            + [f"Read the services' logs (docker compose -f {compose_file} logs <service>): an Alembic or create_all error "
-               "is logged there; a database that Alembic says is at head without its tables is repaired with "
-               + reset_command.replace("{service}", "<service>")])
+def schema_missing_refusal(missing, compose_file, reset_command, behind=()):
+    """install.yml (and a reset without a migration) refusing tables of the map that were not
+    created, and Alembic services not at their one head."""
+    found = []
+    if missing:
+        found += (["tables of the map were not created:"] + missing
+                  + [f"Read the services' logs (docker compose -f {compose_file} logs <service>): an Alembic or create_all "
+                     "error is logged there; a database that Alembic says is at head without its tables is repaired with "
+                     + reset_command.replace("{service}", "<service>")])
+    if behind:
+        found += ["Alembic is not at head:"] + list(behind)
+    return found
 
 
 def plan_lines(target):
