@@ -65,3 +65,20 @@ def test_the_one_line_says_what_was_emptied_and_how_it_was_filled():
     backed = dict(report, filled_from="backup b1", rows=852852)
     assert "filled again from backup b1: 6 tables, 852852 rows proven equal to yemma_db" in reset.summary(backed)
     assert reset.summary(dict(report, check_mode=True)).startswith("checked, nothing changed: candidate_db would be emptied")
+
+
+def test_rows_the_reset_would_replace_are_refused_table_by_table_with_what_else_it_puts_back():
+    found = {"losses": [{"table": "public.roles", "state": "differs", "rows": 26, "source_rows": 13},
+                        {"table": "public.users", "state": "missing", "rows": 0, "source_rows": 213},
+                        {"table": "public.sessions", "state": "same", "rows": 5, "source_rows": 5}]}
+    replaced = reset.losses(found, from_backup=True)
+    assert reset.losses_refusal(replaced, "auth_db", "migrating", None, reset.view(found, True)) == [
+        "auth_db holds rows the reset would replace:",
+        "public.roles: 26 rows now, 13 once reset",
+        "It would also put back:",
+        "public.users: missing (213 rows once reset)",
+        "Save what you need, then run again with -e reset_force=true to replace them. Nothing was changed."]
+    assert reset.losses_refusal([], "auth_db", "migrating", None, reset.view(found, True)) == []
+    after_cutover = reset.losses_refusal(replaced, "auth_db", "completed", "t0", [])
+    assert after_cutover[0] == ("auth_db holds rows the reset would replace (the services have run on it since the cutover "
+                                "at t0, so they may be theirs):")

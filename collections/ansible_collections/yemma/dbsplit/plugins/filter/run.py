@@ -142,8 +142,8 @@ def reset_losses(found, from_backup):
     return reset.losses(found, from_backup)
 
 
-def reset_losses_refusal(replaced, label, stage, cutover_started_at):
-    return reset.losses_refusal(replaced, label, stage, cutover_started_at)
+def reset_losses_refusal(replaced, label, stage, cutover_started_at, view_lines):
+    return reset.losses_refusal(replaced, label, stage, cutover_started_at, view_lines)
 
 
 def reset_warning(clients, label, services, filled_from, source_database):

@@ -71,13 +71,17 @@ def view(found, from_backup):
             + schema.loss_lines(losses(found, False)))
 
 
-def losses_refusal(replaced, label, stage, cutover_started_at):
-    """The refusal when rows would be replaced ([] when none), naming each table and the fix."""
+def losses_refusal(replaced, label, stage, cutover_started_at, view_lines):
+    """The refusal when rows would be replaced ([] when none), naming each table and the fix;
+    ``view_lines`` (``view``) adds what else the reset would put back, such as a missing table."""
     if not replaced:
         return []
     theirs = (f" (the services have run on it since the cutover at {cutover_started_at}, so they may be theirs)"
               if stage != "migrating" else "")
-    return ([f"{label} holds rows the reset would replace{theirs}:"] + schema.loss_lines(replaced)
+    replaced_lines = schema.loss_lines(replaced)
+    others = [line for line in view_lines if line not in replaced_lines]
+    return ([f"{label} holds rows the reset would replace{theirs}:"] + replaced_lines
+            + (["It would also put back:"] + others if others else [])
             + ["Save what you need, then run again with -e reset_force=true to replace them. Nothing was changed."])
 
 
