@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import online, reverse, verify
-from test_reverse_stream import PASSWORD, connect, params, rows, run, start
+from test_reverse_stream import LOG_EVERY_STATEMENT, PASSWORD, assert_password_unseen, connect, params, rows, run, start
 
 MONOLITH, NEW = "dbsplit-test-online-monolith", "dbsplit-test-online-new"
 SCHEMA = """
@@ -40,12 +40,15 @@ REVERSE = reverse.subscription_name("new/app", "app")
 @pytest.fixture(scope="module")
 def servers():
     try:
-        monolith, new = start(MONOLITH, "-c", "wal_level=logical"), start(NEW, "-c", "wal_level=logical")
+        monolith = start(MONOLITH, "-c", "wal_level=logical", *LOG_EVERY_STATEMENT)
+        new = start(NEW, "-c", "wal_level=logical", *LOG_EVERY_STATEMENT)
         with connect(monolith, "postgres") as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
             conn.execute("CREATE DATABASE yemma")
         with connect(monolith, "yemma") as conn:
             conn.execute(SCHEMA + ROWS)
         with connect(new, "postgres") as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
             conn.execute("CREATE DATABASE app")
         with connect(new, "app") as conn:
             conn.execute(SCHEMA)  # what the transfer restores: the schema, no row
@@ -115,6 +118,9 @@ def test_the_copy_runs_while_the_monolith_takes_writes_and_the_catch_up_leaves_t
         # A switch again finds it all done.
         done, failures = online.switch(psycopg, source, targets, ["public.events"], True, 120, check_mode=False)
         assert failures == [] and not done["app"]["removed"] and not done["app"]["reverse_stream"], done
+    # Both subscriptions (the copy on the new server, the reverse stream on the monolith) carried it.
+    assert_password_unseen(MONOLITH, servers["monolith"])
+    assert_password_unseen(NEW, servers["new"])
 
 
 def test_a_schema_change_on_the_monolith_is_named(servers):

@@ -51,6 +51,12 @@ SEQUENCES = {"auth": ["public.users_id_seq"], "candidate": ["public.profiles_id_
 PROFILES_FK = [{"table": "public.profiles", "constraint": "profiles_user_id_fkey"}]
 
 
+# Every way a server may log or keep a statement's text, on: the password that CREATE
+# SUBSCRIPTION carries must reach none of them (pgBadger setups log every statement's duration).
+LOG_EVERY_STATEMENT = ("-c", "log_statement=all", "-c", "log_min_duration_statement=0",
+                       "-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all")
+
+
 def start(name, *args):
     run(["docker", "rm", "--force", "--volumes", name], check=False, timeout=60)
     run(["docker", "run", "-d", "--name", name, "-e", f"POSTGRES_PASSWORD={PASSWORD}", IMAGE, *args], timeout=60)
@@ -63,6 +69,18 @@ def ready(name):
             return run(["docker", "inspect", "--format", "{{.NetworkSettings.IPAddress}}", name], timeout=30).stdout.strip()
         subprocess.run(["sleep", "0.5"], timeout=5)
     raise AssertionError(f"{name} did not become ready")
+
+
+def assert_password_unseen(name, host):
+    """PASSWORD is in no line of the server's log and no statement pg_stat_statements keeps,
+    both of which hold the statements the test ran (they did record)."""
+    logged = run(["docker", "logs", name], timeout=60)
+    log = logged.stdout + logged.stderr
+    with connect(host, "postgres") as conn:
+        kept = [query for (query,) in conn.execute("SELECT query FROM pg_stat_statements")]
+    assert "statement: CREATE DATABASE" in log and any(query.startswith("CREATE DATABASE") for query in kept)
+    assert PASSWORD not in log, f"the password is in {name}'s log"
+    assert not [query for query in kept if PASSWORD in query], f"the password is in {name}'s pg_stat_statements"
 
 
 def params(host, database):
@@ -81,13 +99,15 @@ def rows(conn, table):
 @pytest.fixture(scope="module")
 def servers():
     try:
-        monolith, new = start(MONOLITH), start(NEW)
+        monolith, new = start(MONOLITH, *LOG_EVERY_STATEMENT), start(NEW, *LOG_EVERY_STATEMENT)
         with connect(monolith, "postgres") as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
             conn.execute("CREATE DATABASE yemma")
         with connect(monolith, "yemma") as conn:
             conn.execute(MONOLITH_SQL)
             conn.execute("ALTER DATABASE yemma SET default_transaction_read_only = on")  # the freeze
         with connect(new, "postgres") as conn:
+            conn.execute("CREATE EXTENSION pg_stat_statements")
             for database, sql in TARGET_SQL.items():
                 conn.execute(f"CREATE DATABASE {database}")
                 with connect(new, database) as target:
@@ -191,6 +211,8 @@ def test_every_write_on_the_targets_reaches_the_frozen_monolith_even_one_made_wh
         # Still frozen for everyone else.
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             monolith.execute("INSERT INTO users (name) VALUES ('sneaked in')")
+    assert_password_unseen(MONOLITH, servers["monolith"])
+    assert_password_unseen(NEW, servers["new"])
 
 
 def test_sequences_go_back_and_an_orphan_is_listed_with_its_key(servers):

@@ -220,11 +220,37 @@ def conninfo(runtime, password, application_name="dbsplit-reverse"):
 
 def _writable(conn):
     # The monolith is frozen (default_transaction_read_only on the database): this session only
-    # lifts it for itself. CREATE SUBSCRIPTION carries the password: neither a logged statement
-    # nor a failed one (log_min_error_statement prints it with the error) may write it to the log.
+    # lifts it for itself.
     conn.execute("SET default_transaction_read_only = off")
-    conn.execute("SET log_statement = 'none'")
-    conn.execute("SET log_min_error_statement = panic")
+
+
+# Every setting by which a server writes a statement's text to its log or keeps it
+# (pg_stat_statements), each turned off for the session that runs CREATE SUBSCRIPTION, whose
+# text carries the password: logged statements, failed ones (log_min_error_statement prints
+# the statement with its error), slow or sampled ones (log_min_duration_*, the sample rates,
+# common where pgBadger reads the log), the parse trees of debug_print_*, and
+# pg_stat_statements' record of utility statements. A setting the server lacks (an older
+# version, pg_stat_statements not loaded) is skipped.
+STATEMENT_LOGGING_OFF = {
+    "log_statement": "none",
+    "log_min_error_statement": "panic",
+    "log_min_duration_statement": "-1",
+    "log_min_duration_sample": "-1",
+    "log_statement_sample_rate": "0",
+    "log_transaction_sample_rate": "0",
+    "debug_print_parse": "off",
+    "debug_print_rewritten": "off",
+    "debug_print_plan": "off",
+    "pg_stat_statements.track_utility": "off",
+}
+
+
+def _unlogged(conn):
+    """Turn off, for this session, everything that would log or keep a statement's text."""
+    present = [name for (name,) in conn.execute("SELECT name FROM pg_settings WHERE name = ANY(%s)",
+                                                (list(STATEMENT_LOGGING_OFF),))]
+    for name in present:
+        conn.execute("SELECT set_config(%s, %s, false)", (name, STATEMENT_LOGGING_OFF[name]))
 
 
 def subscribe(conn, target, name, connection, check_mode, copy_data=False, publication=PUBLICATION):
@@ -243,6 +269,7 @@ def subscribe(conn, target, name, connection, check_mode, copy_data=False, publi
                 raise ReverseError(f"slot {name} on the target is in use by another subscriber: remove that subscription")
             target.execute("SELECT pg_drop_replication_slot(%s)", (name,))
         _writable(conn)
+        _unlogged(conn)
         literal = "'" + connection.replace("'", "''") + "'"
         conn.execute(f"CREATE SUBSCRIPTION {quote_ident(name)} CONNECTION {literal} PUBLICATION {quote_ident(publication)} "
                      f"WITH (copy_data = {'true' if copy_data else 'false'}, create_slot = true, "
