@@ -212,8 +212,10 @@ def main():
           f"{b_right} of {len(TABLES)} tables right; {b_errors} error lines hidden; {b_failed}")
     print(f"raw limit (COPY BINARY, 6 targets at once, no index, no proof): {raw_seconds:.1f} s; "
           f"{raw_right} of {len(TABLES)} tables with the source's row count")
+    recap = re.search(r"yemma-sandbox\s+: ok=(\d+)\s+changed=(\d+).*?skipped=(\d+)", result.stdout)
     print(f"this tool: migrate.yml {wall:.1f} s over SSH; write downtime {downtime:.1f} s; "
-          f"data plane (backup, transfer, alembic, verify) {data_plane:.1f} s")
+          f"data plane (backup, transfer, alembic, verify) {data_plane:.1f} s; "
+          f"tasks ok={recap[1]} changed={recap[2]} skipped={recap[3]}")
     print("  phases: " + ", ".join(f"{p} {phases[p]}" for p in phases))
     print("  peak resident memory during migrate.yml (MiB, summed over each kind's processes): "
           + ", ".join(f"{label} {mib:.0f}" for label, mib in peaks.items()))
