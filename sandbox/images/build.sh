@@ -2,7 +2,9 @@
 # Build every sandbox image from Debian packages (no registry is reachable here), with a
 # content-hash cache: an image is rebuilt only when its inputs change.
 #   local/yemma-base:latest      debootstrap rootfs (packages in base/packages.txt)
-#   local/yemma-postgres:15      official-image-compatible PostgreSQL 15
+#   local/yemma-postgres:15      official-image-compatible PostgreSQL 15 (on local/yemma-base)
+#   local/yemma-postgres:13, :17 the same entrypoint on Debian 11's PostgreSQL 13 and Debian 13's
+#                                17 (local/yemma-pgbase:<major>, a minimal rootfs of that suite)
 #   local/yemma-redis:latest     real redis-server
 #   local/yemma-standin:latest   HTTP stand-in (minio, elasticsearch, kibana, nginx, frontend)
 #   local/yemma-python:latest    parent of the Python services
@@ -78,6 +80,50 @@ build_base() {
         "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%d MB", $1 / 1e6 }')"
 }
 
+# ------------------------------------------------------------------ other PostgreSQL versions
+# suite of each major version besides the base's 15 (the version matrix of docs/benchmarks.md).
+PG_SUITES="13:bullseye 17:trixie"
+
+build_pg_rootfs() {
+    local rootfs="$1" mirror="$2" suite="$3" major="$4"
+    mkdir -p "$DEBOOTSTRAP_CACHE"
+    debootstrap --variant=minbase --include="ca-certificates,netbase,procps,tzdata,postgresql-$major" \
+        --cache-dir="$DEBOOTSTRAP_CACHE" "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+        || { tail -n 30 "$rootfs.log" >&2; die "debootstrap of $suite failed (log: $rootfs.log)"; }
+    rm -rf "$rootfs/var/lib/postgresql/$major/main" "$rootfs/etc/postgresql/$major/main"
+    rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
+        "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* \
+        "$rootfs"/usr/share/info/* "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/*
+    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+}
+
+# build_pg_base MAJOR SUITE: local/yemma-pgbase:MAJOR, cached by the hash of what shapes it.
+build_pg_base() {
+    local major="$1" suite="$2" t0 hash tag mirror rootfs
+    t0=$(now)
+    hash="$( { echo "$suite $major"; declare -f build_pg_rootfs; } | sha256sum | cut -c1-16)"
+    tag="local/yemma-pgbase:$major"
+    if [ "$FORCE" = 0 ] && [ "$(docker image inspect -f '{{index .Config.Labels "yemma.hash"}}' "$tag" 2>/dev/null)" = "$hash" ]; then
+        printf '  %-32s cached  %5ss\n' "$tag" "$(since "$t0")"
+        return
+    fi
+    IFS=$'\t' read -r mirror _ < <(debian_mirror)
+    rootfs="$(mktemp -d /var/tmp/yemma-rootfs.XXXXXX)"
+    trap 'rm -rf "$rootfs" "$rootfs.log"' EXIT
+    log "pgbase $major: debootstrap $suite from $mirror (about a minute)"
+    build_pg_rootfs "$rootfs" "$mirror" "$suite" "$major"
+    tar -C "$rootfs" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . \
+        | docker import \
+            --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+            --change "ENV LANG=C.UTF-8" \
+            --change "LABEL yemma.managed=true yemma.hash=$hash" \
+            --change 'CMD ["/bin/bash"]' \
+            - "$tag" >/dev/null
+    rm -rf "$rootfs" "$rootfs.log"
+    trap - EXIT
+    printf '  %-32s built   %5ss\n' "$tag" "$(since "$t0")"
+}
+
 # ------------------------------------------------------------------ Dockerfile images
 # Hash of: every file of the context (path + content), the Dockerfile, and the ids of the
 # FROM images, so a rebuilt parent rebuilds its children.
@@ -99,18 +145,21 @@ context_hash() {
     } | sha256sum | cut -c1-16
 }
 
-# build_image NAME:TAG CONTEXT DOCKERFILE
+# build_image NAME:TAG CONTEXT DOCKERFILE [BASE_IMAGE PG_MAJOR]: the postgres Dockerfile takes
+# its base and version as build args (their ids are part of the hash).
 build_image() {
-    local ref="$1" ctx="$2" dockerfile="$3" t0 hash current logf
+    local ref="$1" ctx="$2" dockerfile="$3" base="${4:-}" major="${5:-}" t0 hash current logf args=()
     t0=$(now)
-    hash="$(context_hash "$ctx" "$dockerfile")"
+    hash="$( { context_hash "$ctx" "$dockerfile"; [ -z "$base" ] || docker image inspect -f '{{.Id}}' "$base"; echo "$major"; } \
+        | sha256sum | cut -c1-16)"
+    [ -z "$base" ] || args=(--build-arg "BASE=$base" --build-arg "PG_MAJOR=$major")
     current="$(docker image inspect -f '{{index .Config.Labels "yemma.hash"}}' "$ref" 2>/dev/null)" || current=""
     if [ "$FORCE" = 0 ] && [ "$current" = "$hash" ]; then
         printf '  %-32s cached  %5ss\n' "$ref" "$(since "$t0")"
         return
     fi
     logf="$(mktemp /tmp/yemma-build.XXXXXX.log)"
-    if ! docker build --label yemma.managed=true --label "yemma.hash=$hash" \
+    if ! docker build --label yemma.managed=true --label "yemma.hash=$hash" "${args[@]}" \
         -t "$ref" -f "$dockerfile" "$ctx" >"$logf" 2>&1; then
         tail -n 40 "$logf" >&2
         die "docker build of $ref failed (log: $logf)"
@@ -122,7 +171,12 @@ build_image() {
 T0=$(now)
 log "images:"
 build_base
-build_image local/yemma-postgres:15      "$IMAGES_DIR/postgres" "$IMAGES_DIR/postgres/Dockerfile"
+build_image local/yemma-postgres:15      "$IMAGES_DIR/postgres" "$IMAGES_DIR/postgres/Dockerfile" local/yemma-base:latest 15
+for pair in $PG_SUITES; do
+    build_pg_base "${pair%%:*}" "${pair#*:}"
+    build_image "local/yemma-postgres:${pair%%:*}" "$IMAGES_DIR/postgres" "$IMAGES_DIR/postgres/Dockerfile" \
+        "local/yemma-pgbase:${pair%%:*}" "${pair%%:*}"
+done
 build_image local/yemma-redis:latest     "$IMAGES_DIR/redis"    "$IMAGES_DIR/redis/Dockerfile"
 build_image local/yemma-standin:latest   "$IMAGES_DIR/standin"  "$IMAGES_DIR/standin/Dockerfile"
 build_image local/yemma-python:latest    "$IMAGES_DIR/python"   "$IMAGES_DIR/python/Dockerfile"

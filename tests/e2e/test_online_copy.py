@@ -1,5 +1,5 @@
 """Online mode's core (module_utils/online.py, and reverse.py used forward) on two real
-PostgreSQL 15 servers: a live "monolith" (wal_level = logical) publishes, a "new" server's
+PostgreSQL servers, for each pair of versions of the matrix (test_reverse_stream.VERSION_PAIRS): a live "monolith" (wal_level = logical) publishes, a "new" server's
 database subscribes and copies while the monolith takes writes; then the switch (catch-up,
 sequences, the copy removed from both ends, the reverse stream started), a schema change found,
 and the proof on snapshots while the target is written to. No Ansible here: the playbooks' path
@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import online, reverse, verify
-from test_reverse_stream import LOG_EVERY_STATEMENT, PASSWORD, assert_password_unseen, connect, params, rows, run, start
+from test_reverse_stream import LOG_EVERY_STATEMENT, PASSWORD, VERSION_PAIRS, assert_password_unseen, connect, params, rows, run, start
 
 MONOLITH, NEW = "dbsplit-test-online-monolith", "dbsplit-test-online-new"
 SCHEMA = """
@@ -37,11 +37,12 @@ NAME = online.stream_name("new/app", "app")
 REVERSE = reverse.subscription_name("new/app", "app")
 
 
-@pytest.fixture(scope="module")
-def servers():
+@pytest.fixture(scope="module", params=VERSION_PAIRS, ids=lambda pair: f"{pair[0]}-to-{pair[1]}")
+def servers(request):
+    monolith_major, new_major = request.param
     try:
-        monolith = start(MONOLITH, "-c", "wal_level=logical", *LOG_EVERY_STATEMENT)
-        new = start(NEW, "-c", "wal_level=logical", *LOG_EVERY_STATEMENT)
+        monolith = start(MONOLITH, monolith_major, "-c", "wal_level=logical", *LOG_EVERY_STATEMENT)
+        new = start(NEW, new_major, "-c", "wal_level=logical", *LOG_EVERY_STATEMENT)
         with connect(monolith, "postgres") as conn:
             conn.execute("CREATE EXTENSION pg_stat_statements")
             conn.execute("CREATE DATABASE yemma")

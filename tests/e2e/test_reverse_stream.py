@@ -1,4 +1,5 @@
-"""The reverse stream's core (module_utils/reverse.py) on two real PostgreSQL 15 servers.
+"""The reverse stream's core (module_utils/reverse.py) on two real PostgreSQL servers, for each
+pair of versions (monolith -> new) of the supported matrix (VERSION_PAIRS).
 
 A "monolith" server (frozen, as the stop phase leaves yemma_db) subscribes to two target
 databases on a "new" server, as the cutover sets it up; the writes made on the targets
@@ -18,7 +19,8 @@ import pytest
 from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, reverse
 from sandbox import run
 
-IMAGE = "local/yemma-postgres:15"
+# (monolith, new databases): the matrix a migration may take, split-and-upgrade included.
+VERSION_PAIRS = [(15, 15), (13, 15), (13, 17), (15, 17), (17, 17)]
 PASSWORD = "reverse-Stream-pw-7"
 MONOLITH, NEW = "dbsplit-test-reverse-monolith", "dbsplit-test-reverse-new"
 
@@ -57,9 +59,11 @@ LOG_EVERY_STATEMENT = ("-c", "log_statement=all", "-c", "log_min_duration_statem
                        "-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all")
 
 
-def start(name, *args):
+def start(name, major, *args):
+    """A PostgreSQL ``major`` server (the sandbox's image of that version) in a container."""
     run(["docker", "rm", "--force", "--volumes", name], check=False, timeout=60)
-    run(["docker", "run", "-d", "--name", name, "-e", f"POSTGRES_PASSWORD={PASSWORD}", IMAGE, *args], timeout=60)
+    run(["docker", "run", "-d", "--name", name, "-e", f"POSTGRES_PASSWORD={PASSWORD}", f"local/yemma-postgres:{major}",
+         *args], timeout=60)
     return ready(name)
 
 
@@ -96,10 +100,11 @@ def rows(conn, table):
     return conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
 
 
-@pytest.fixture(scope="module")
-def servers():
+@pytest.fixture(scope="module", params=VERSION_PAIRS, ids=lambda pair: f"{pair[0]}-to-{pair[1]}")
+def servers(request):
+    monolith_major, new_major = request.param
     try:
-        monolith, new = start(MONOLITH, *LOG_EVERY_STATEMENT), start(NEW, *LOG_EVERY_STATEMENT)
+        monolith, new = start(MONOLITH, monolith_major, *LOG_EVERY_STATEMENT), start(NEW, new_major, *LOG_EVERY_STATEMENT)
         with connect(monolith, "postgres") as conn:
             conn.execute("CREATE EXTENSION pg_stat_statements")
             conn.execute("CREATE DATABASE yemma")

@@ -2,6 +2,7 @@
 stream, and how the operator reads it (its SQL runs on real servers in
 tests/e2e/test_reverse_stream.py)."""
 
+import collections
 import re
 
 from ansible_collections.yemma.dbsplit.plugins.filter import dbsplit as filters
@@ -34,6 +35,36 @@ def test_what_stops_a_stream_is_named_with_its_fix():
     disabled = reverse.problems_of("s", {"exists": True, "enabled": False, "apply_errors": 2, "wal_status": "reserved"})
     assert len(disabled) == 1 and "2 apply error(s)" in disabled[0] and "ALTER SUBSCRIPTION s ENABLE" in disabled[0]
     assert reverse.problems_of("s", {"exists": True, "enabled": True, "wal_status": "extended"}) == []
+
+
+def test_the_subscription_takes_what_both_servers_versions_allow():
+    on_13 = reverse.subscription_options(130016, 170002, copy_data=False)
+    assert on_13 == {"copy_data": "false", "create_slot": "true"}  # wait_applied stops it on an apply error
+    assert reverse.subscription_options(150018, 130016, copy_data=True) == {
+        "copy_data": "true", "create_slot": "true", "disable_on_error": "true"}
+    assert reverse.subscription_options(170002, 150018, copy_data=True) == {
+        "copy_data": "true", "create_slot": "true", "disable_on_error": "true", "origin": "none"}
+    # Binary rows only between two servers of the same major version (the initial copy needs it).
+    assert reverse.subscription_options(170002, 170004, copy_data=True)["binary"] == "true"
+
+
+def test_before_15_a_stream_whose_worker_keeps_failing_is_found_and_only_it():
+    def polls(connected, apply_errors=None, enabled=True, count=6):
+        recent = collections.deque(maxlen=6)
+        return [reverse.failing({"apply_errors": apply_errors, "enabled": enabled, "connected": c}, recent)
+                for c in (connected * count)[:count]]
+    # Connected a moment each round (the worker restarts after each error): failing once the window is full.
+    assert polls([False, False, True]) == [False] * 5 + [True]
+    assert polls([True]) == [False] * 6  # a healthy stream
+    assert polls([False, True]) == [False] * 6  # connected half the time: not judged failing
+    assert polls([False], apply_errors=0) == [False] * 6  # 15 and later: disable_on_error stops it
+    assert polls([False], enabled=False) == [False] * 6  # already stopped
+
+
+def test_before_15_a_disabled_stream_says_an_apply_error_stopped_it():
+    (problem,) = reverse.problems_of("s", {"exists": True, "enabled": False, "apply_errors": None})
+    assert problem.startswith("subscription s is disabled after an apply error or a publisher it could not reach")
+    assert "PostgreSQL before 15 counts no errors" in problem and "ALTER SUBSCRIPTION s ENABLE" in problem
 
 
 def test_the_operator_reads_each_stream_in_one_line():

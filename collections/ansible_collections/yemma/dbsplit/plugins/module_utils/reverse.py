@@ -18,6 +18,7 @@ What the facts of PostgreSQL 15 ask for (../shared/LOGICAL-REPLICATION.md):
   worker on the monolith's server (``max_logical_replication_workers``, 4 by default, a restart).
 """
 
+import collections
 import hashlib
 import re
 import time
@@ -271,10 +272,29 @@ def subscribe(conn, target, name, connection, check_mode, copy_data=False, publi
         _writable(conn)
         _unlogged(conn)
         literal = "'" + connection.replace("'", "''") + "'"
+        options = subscription_options(conn.info.server_version, target.info.server_version, copy_data)
         conn.execute(f"CREATE SUBSCRIPTION {quote_ident(name)} CONNECTION {literal} PUBLICATION {quote_ident(publication)} "
-                     f"WITH (copy_data = {'true' if copy_data else 'false'}, create_slot = true, "
-                     f"slot_name = {quote_ident(name)}, disable_on_error = true)")
+                     f"WITH (slot_name = {quote_ident(name)}, {', '.join(f'{k} = {v}' for k, v in options.items())})")
     return True
+
+
+def subscription_options(subscriber_version, publisher_version, copy_data):
+    """CREATE SUBSCRIPTION's options (but the slot's name) that the two servers' versions
+    (server_version_num) allow:
+    - disable_on_error (15): an apply error stops the stream, which the tool reports; below 15
+      the apply worker retries forever, and wait_applied stops it (stop_when_failing);
+    - origin = none (16): only changes made on the publisher travel, never one it received from
+      a subscription of its own, so a stream can never loop back;
+    - binary (16, and the same major version on both sides, as the docs require for the
+      initial copy): the rows travel in binary, which is faster and takes less CPU."""
+    options = {"copy_data": "true" if copy_data else "false", "create_slot": "true"}
+    if subscriber_version >= 150000:
+        options["disable_on_error"] = "true"
+    if subscriber_version >= 160000:
+        options["origin"] = "none"
+        if subscriber_version // 10000 == publisher_version // 10000:
+            options["binary"] = "true"
+    return options
 
 
 def start(source, target, target_runtime, name, tables, full_identity, check_mode, copy_data=False):
@@ -328,23 +348,30 @@ FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_
 WHERE s.slot_name = %s
 """
 
+# The subscription, its apply worker, and (from PostgreSQL 15) its count of apply errors.
 SUBSCRIPTION_SQL = """
-SELECT s.subenabled, w.pid IS NOT NULL, coalesce(st.apply_error_count, 0)
+SELECT s.subenabled, w.pid IS NOT NULL, {errors}
 FROM pg_subscription s
-LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL
-LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid
+LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL{stats}
 WHERE s.subname = %s
 """
+
+
+def subscription_sql(server_version):
+    if server_version >= 150000:
+        return SUBSCRIPTION_SQL.format(errors="coalesce(st.apply_error_count, 0)",
+                                       stats="\nLEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid")
+    return SUBSCRIPTION_SQL.format(errors="NULL::bigint", stats="")
 
 
 def status(source, target, name):
     """Where the stream stands: {exists, enabled, applying, apply_errors, lag_bytes,
     lag_seconds, held_bytes, wal_status}. The lag is the target's WAL not yet confirmed
     applied; the WAL held is what the slot keeps on the target's disk."""
-    sub = source.execute(SUBSCRIPTION_SQL, (name,)).fetchone()
+    sub = source.execute(subscription_sql(source.info.server_version), (name,)).fetchone()
     slot = target.execute(STATUS_SQL, (name,)).fetchone()
-    figures = {"exists": sub is not None and slot is not None,
-               "enabled": bool(sub and sub[0]), "applying": bool(sub and sub[1]), "apply_errors": sub[2] if sub else 0}
+    figures = {"exists": sub is not None and slot is not None, "enabled": bool(sub and sub[0]),
+               "applying": bool(sub and sub[1]), "apply_errors": sub[2] if sub else 0}
     if slot:
         active, wal_status, lag, held, seconds, _current, _confirmed = slot
         figures.update(connected=bool(active), wal_status=wal_status, lag_bytes=max(lag or 0, 0), held_bytes=held or 0,
@@ -363,10 +390,39 @@ def problems_of(name, figures):
                         "was away): writes are missing from the monolith; only the migration backup and the "
                         "targets hold them")
     if not figures["enabled"]:
-        problems.append(f"subscription {name} is disabled after {figures['apply_errors']} apply error(s): read the "
-                        "monolith's log (docker logs <its container>) for the row it could not apply, fix it, then "
+        # Before PostgreSQL 15 no error is counted: the tool disabled it (stop_when_failing).
+        errors = ("an apply error or a publisher it could not reach (its apply worker kept failing; PostgreSQL "
+                  "before 15 counts no errors)" if figures["apply_errors"] is None
+                  else f"{figures['apply_errors']} apply error(s)")
+        problems.append(f"subscription {name} is disabled after {errors}: read the monolith's log (docker logs "
+                        "<its container>) for the row it could not apply, fix it, then "
                         f"ALTER SUBSCRIPTION {name} ENABLE")
     return problems
+
+
+# Before PostgreSQL 15, a stream whose apply worker was connected to its publisher in less
+# than half of the polls over this many seconds is failing (see stop_when_failing).
+FAILING_AFTER = 15
+
+
+def failing(figures, recent):
+    """Before PostgreSQL 15 (no disable_on_error, no error count) an apply error ends the apply
+    worker and the launcher starts another some seconds later (wal_retrieve_retry_interval),
+    forever, while the publisher's slot holds its WAL: the worker is connected only for a moment
+    in each round. Whether the stream is so: its worker was connected in less than half of the
+    ``recent`` polls (the caller's deque of FAILING_AFTER seconds of them, updated here)."""
+    recent.append(bool(figures.get("connected")))
+    return (figures["apply_errors"] is None and figures["enabled"] and len(recent) == recent.maxlen
+            and sum(recent) * 2 < len(recent))
+
+
+def stop_when_failing(source, name, figures, recent):
+    """Disable a failing stream (see ``failing``), as disable_on_error would. Returns the figures."""
+    if not failing(figures, recent):
+        return figures
+    _writable(source)
+    source.execute(f"ALTER SUBSCRIPTION {quote_ident(name)} DISABLE")
+    return dict(figures, enabled=False, applying=False)
 
 
 SYNCING_SQL = """
@@ -380,9 +436,9 @@ def wait_applied(source, target, name, timeout, poll=0.5):
     every change its publisher ``target`` wrote up to now (its current WAL position), and copied
     every table. Returns (seconds waited, the position)."""
     goal = target.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-    started = time.monotonic()
+    started, recent = time.monotonic(), collections.deque(maxlen=max(2, int(FAILING_AFTER / poll)))
     while True:
-        figures = status(source, target, name)
+        figures = stop_when_failing(source, name, status(source, target, name), recent)
         problems = problems_of(name, figures)
         if problems:
             raise ReverseError("; ".join(problems))
