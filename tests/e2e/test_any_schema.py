@@ -7,7 +7,8 @@ breaks naive quoting (capitals, spaces, quotes, dots, " on ", reserved words, no
 tables raw, half as PostgreSQL prints them), a real pg_dump, the TOC selection read from
 the archive, a real pg_restore --use-list into two target databases, the verify
 comparison (rows, checksums, schema objects, sequences, enums, placed objects) and the
-freeze's write signature. One PostgreSQL container for all seeds (a few seconds each);
+freeze's write signature. One PostgreSQL container for all seeds (a few seconds each), for
+each version of the matrix (13, 15, 17: their catalogs record some dependencies apart);
 the playbooks' own path over SSH is test_other_map.py's, on a platform named the same way.
 """
 
@@ -22,7 +23,7 @@ from ansible_collections.yemma.dbsplit.plugins.module_utils import catalog, fing
 from sandbox import run
 
 CONTAINER = "dbsplit-test-any-schema"
-IMAGE = "local/yemma-postgres:15"
+VERSIONS = [13, 15, 17]
 PASSWORD = "awkward-Names-pw-3"
 SEEDS = [1, 2, 3, 4, 5]
 TABLES_PER_SERVICE = 3
@@ -115,10 +116,11 @@ def psql(database, sql):
                 "-d", database], input=sql, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def server():
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda major: f"pg{major}")
+def server(request):
     run(["docker", "rm", "--force", "--volumes", CONTAINER], check=False, timeout=60)
-    run(["docker", "run", "-d", "--name", CONTAINER, "-e", f"POSTGRES_PASSWORD={PASSWORD}", IMAGE], timeout=60)
+    run(["docker", "run", "-d", "--name", CONTAINER, "-e", f"POSTGRES_PASSWORD={PASSWORD}",
+         f"local/yemma-postgres:{request.param}"], timeout=60)
     try:
         for _ in range(60):
             if run(["docker", "exec", CONTAINER, "pg_isready", "-q", "-h", "127.0.0.1"], check=False,
@@ -216,10 +218,13 @@ CREATE DOMAIN public.unused_domain AS int CHECK (VALUE > 0);
 CREATE TYPE public.pair AS (a int, b int);    -- a composite nobody uses: the map places it
 CREATE FUNCTION public.order_label(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'O-' || n $$;
 CREATE FUNCTION public."Slug"(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT lower(t) $$;
+-- a generated column's function: goes with its table (13 records it on the column, 15 on its default)
+CREATE FUNCTION public.cents(n int) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$ SELECT n::bigint * 100 $$;
 CREATE PROCEDURE public.purge() LANGUAGE sql AS $$ SELECT 1 $$;
 CREATE AGGREGATE public.total(int) (sfunc = int4pl, stype = int, initcond = '0');  -- the matview's
 CREATE TABLE public.orders (id bigint PRIMARY KEY DEFAULT nextval('public.order_no'), label text
-                            DEFAULT public.order_label(currval('public.order_no')), amount int NOT NULL);
+                            DEFAULT public.order_label(currval('public.order_no')), amount int NOT NULL,
+                            cents bigint GENERATED ALWAYS AS (public.cents(amount)) STORED);
 CREATE TABLE public.customers (id serial PRIMARY KEY, email public.email NOT NULL);
 CREATE TABLE public.legacy (id int PRIMARY KEY);
 ALTER TABLE public.customers ENABLE ROW LEVEL SECURITY;
@@ -284,6 +289,7 @@ def test_every_object_gets_a_fate_or_the_plan_says_which_line_settles_it(server,
     assert fates["publication orders_feed"][0] == ["objects_orders"]
     assert fates["sequence public.order_no"][0] == ["objects_orders"]
     assert fates["aggregate public.total(integer)"][0] == ["objects_orders"]
+    assert fates["function public.cents(integer)"][0] == ["objects_orders"]
     assert fates["extension citext"][0] == ["objects_customers"]
     assert fates['function public."Slug"(pg_catalog.text)'] == (["objects_customers", "objects_orders"],
                                                                  "placed by the map")

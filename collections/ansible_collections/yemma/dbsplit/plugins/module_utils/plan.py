@@ -121,7 +121,7 @@ class Catalog:
         self.owners = defaultdict(set)     # part -> objects it belongs to
         self.needs = defaultdict(set)      # object -> objects it requires
         self.extension_of = {}             # member object -> its extension
-        for cls, oid, _sub, refcls, refoid, deptype in snapshot["edges"]:
+        for cls, oid, sub, refcls, refoid, deptype in snapshot["edges"]:
             obj, ref = _key(cls, oid), _key(refcls, refoid)
             if obj == ref:
                 continue
@@ -130,7 +130,9 @@ class Catalog:
             elif deptype in ("a", "i") and cls in PART_CLASSES and self._is_part(obj):
                 self.parts[ref].add(obj)
                 self.owners[obj].add(ref)
-            elif deptype == "n":
+            elif deptype == "n" or (deptype == "a" and sub and cls == "pg_class"):
+                # PostgreSQL 13 records what a generated column's expression calls as an auto
+                # dependency of the column itself (15 as a normal one of its pg_attrdef).
                 self.needs[obj].add(ref)
         for part in self.owners:
             # What belongs to another object (a column's sequence) is not one the operator placed.
