@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The yemma sandbox: a replica of the production platform on this machine's Docker.
-#   sandbox/sandbox.sh up [--size-mb N]   build images, start the OLD (monolith) platform
-#                                         and seed yemma_db with ~N MB (default 10)
+#   sandbox/sandbox.sh up [--size-mb N] [--pg M:N]
+#                                         build images, start the OLD (monolith) platform
+#                                         and seed yemma_db with ~N MB (default 10); --pg:
+#                                         the monolith on PostgreSQL M, the new databases
+#                                         on N (13, 15 or 17; default 15:15)
 #   sandbox/sandbox.sh up --empty         build images and deploy the release's compose file
 #                                         and .env only: a new VPS for install.yml (nothing
 #                                         started, no network)
@@ -25,6 +28,8 @@ MONO=docker-compose.monolith.yml
 NEW=docker-compose.yml
 COMPOSE_SRC="$REPO_ROOT/sandbox/compose"
 INFRA=(postgres redis minio elasticsearch kibana frontend nginx)
+# PostgreSQL major versions of the monolith and of the new databases (up --pg).
+PG_VERSIONS="${SANDBOX_PG:-15:15}"
 
 # The header comment above is the help text.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 2; }
@@ -61,13 +66,18 @@ ensure_network() {
     fi
 }
 
-# ensure_project_dir FILE...: the deployment dir with these compose files and the .env.
+# ensure_project_dir FILE...: the deployment dir with these compose files and the .env, each
+# file's postgres image on the version PG_VERSIONS (monolith:new) asks for.
 ensure_project_dir() {
     if [ -d "$PROJECT_DIR" ]; then
         return
     fi
     mkdir -p "$PROJECT_DIR"
-    for f in "$@"; do cp "$COMPOSE_SRC/$f" "$PROJECT_DIR/"; done
+    for f in "$@"; do
+        local major="${PG_VERSIONS#*:}"
+        [ "$f" = "$MONO" ] && major="${PG_VERSIONS%%:*}"
+        sed "s|local/yemma-postgres:15|local/yemma-postgres:$major|" "$COMPOSE_SRC/$f" >"$PROJECT_DIR/$f"
+    done
     install -m 600 "$COMPOSE_SRC/env.example" "$PROJECT_DIR/.env"   # holds the password
 }
 
@@ -126,10 +136,13 @@ cmd_up() {
             --empty) empty=1; shift ;;
             --size-mb) size_mb="${2:?--size-mb needs a number}"; shift 2 ;;
             --size-mb=*) size_mb="${1#*=}"; shift ;;
+            --pg) PG_VERSIONS="${2:?--pg needs MONOLITH:NEW}"; shift 2 ;;
+            --pg=*) PG_VERSIONS="${1#*=}"; shift ;;
             *) usage ;;
         esac
     done
     [[ "$size_mb" =~ ^[0-9]+$ ]] || die "--size-mb must be an integer"
+    [[ "$PG_VERSIONS" =~ ^(13|15|17):(13|15|17)$ ]] || die "--pg must be MONOLITH:NEW, each 13, 15 or 17 (got $PG_VERSIONS)"
     safe_project_dir
     local T0
     T0=$(now)

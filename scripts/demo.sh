@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded sandbox: bring up the old yemma platform with sample
 # data (if not up yet), then migrate it over SSH with migrate.yml and print the report.
-#   bash scripts/demo.sh [--size-mb N]      (N: size of the generated monolith, default 10)
+#   bash scripts/demo.sh [--size-mb N] [--pg M:N]   (N: size of the generated monolith, default 10;
+#                                                 --pg: PostgreSQL of the monolith and the new databases)
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"

@@ -13,8 +13,9 @@ BEGIN
     RETURN NEW;
 END $$;
 
+-- A quoted body, not SQL-standard RETURN (PostgreSQL 14+): the monolith may run 13.
 CREATE FUNCTION is_valid_slug(value text) RETURNS boolean
-    LANGUAGE sql IMMUTABLE RETURN value ~ '^[a-z0-9]+(-[a-z0-9]+)*$';
+    LANGUAGE sql IMMUTABLE AS $$ SELECT value ~ '^[a-z0-9]+(-[a-z0-9]+)*$' $$;
 
 -- ---------------------------------------------------------------- auth
 CREATE TYPE userstatus AS ENUM ('pending', 'active', 'suspended', 'deleted');

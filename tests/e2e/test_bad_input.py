@@ -180,12 +180,16 @@ def test_an_image_missing_from_the_host_is_refused_before_the_stop(platform):
         run(["docker", "image", "rm", "local/yemma-redis:kept-by-test"])
 
 
-def test_a_new_database_whose_postgresql_version_cannot_be_read_is_refused_before_it_starts(platform):
+def test_a_new_database_whose_postgresql_version_cannot_be_read_or_is_outside_the_matrix_is_refused_before_it_starts(platform):
     # The preflight judges a new database that does not run yet by its image's postgres --version
-    # (until other versions are proven, only PostgreSQL 15 passes: tests/unit/test_versions.py).
+    # (the matrix: tests/unit/test_versions.py).
     with edited(GROUP_VARS["dbsplit_compose_file"], "container_name: yemma-postgres-auth\n",
                 "container_name: yemma-postgres-auth\n    image: local/yemma-redis:latest\n"):
         refused_with("cannot read the PostgreSQL version of image local/yemma-redis:latest (postgres --version: ")
+    with edited(GROUP_VARS["dbsplit_compose_file"], "container_name: yemma-postgres-auth\n",
+                "container_name: yemma-postgres-auth\n    image: local/yemma-postgres:13\n"):
+        refused_with("the new database auth_db runs PostgreSQL 13 (the image of compose service postgres-auth): this tool "
+                     "is proven on new databases on PostgreSQL 15 or 17")
 
 
 @pytest.fixture

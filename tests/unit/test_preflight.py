@@ -94,14 +94,19 @@ def test_a_stopped_source_and_a_stopped_target_are_named_unless_a_rollback_retur
     assert len(stopped(dict(EMPTY, returned={auth: "yemma-postgres-auth"}))) == 1
 
 
-def test_a_source_or_new_database_not_on_postgresql_15_is_refused_with_the_fix():
+def test_a_source_or_new_database_outside_the_version_matrix_is_refused_with_the_fix():
     points = endpoints()
-    reads = {"ping": {"is_available": True, "server_version": {"full": "13.16 (Debian 13.16-0+deb11u1)"}}}
-    images = host(postgres_versions={"postgres-auth": "postgres (PostgreSQL) 17.2 (Debian 17.2-1)"})
+    reads = {"ping": {"is_available": True, "server_version": {"full": "12.20 (Debian 12.20-1)"}}}
+    images = host(postgres_versions={"postgres-auth": "postgres (PostgreSQL) 16.4 (Debian 16.4-1)"})
     found = [p for p in preflight.findings(SETTINGS, images, ENV_KEYS, points, EMPTY, reads)["problems"] if "PostgreSQL" in p]
-    assert found[0].startswith("the source yemma_db runs PostgreSQL 13 (yemma-postgres): this tool is proven on PostgreSQL 15")
-    assert found[1].startswith("the new database auth_db runs PostgreSQL 17 (the image of compose service postgres-auth)")
+    assert found[0].startswith("the source yemma_db runs PostgreSQL 12 (yemma-postgres): this tool is proven on a source "
+                               "on PostgreSQL 13, 15 or 17")
+    assert found[1].startswith("the new database auth_db runs PostgreSQL 16 (the image of compose service postgres-auth)")
     assert len(found) == 2
+    # Split and upgrade in one move (13 -> 17) is in the matrix.
+    reads["ping"]["server_version"]["full"] = "13.16 (Debian 13.16-0+deb11u1)"
+    images = host(postgres_versions={"postgres-auth": "postgres (PostgreSQL) 17.2 (Debian 17.2-1)"})
+    assert [p for p in preflight.findings(SETTINGS, images, ENV_KEYS, points, EMPTY, reads)["problems"] if "PostgreSQL" in p] == []
 
 
 def test_room_is_counted_per_filesystem_for_the_backup_and_each_target_still_to_fill():

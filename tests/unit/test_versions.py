@@ -1,4 +1,4 @@
-"""Until other versions are proven, the preflight refuses a source or target that is not PostgreSQL 15."""
+"""The preflight refuses a source or a new database outside the proven matrix, before any change."""
 
 from ansible_collections.yemma.dbsplit.plugins.plugin_utils import preflight, versions
 
@@ -29,26 +29,32 @@ def endpoints():
                         "b": {"label": "logs_db", "id": "10.0.0.9:5432", "compose_service": None}}}
 
 
-def test_a_platform_on_postgresql_15_has_no_version_problem():
-    assert version_problems(endpoints(), "yemma_db", "15.18 (Debian)", {"b": {"server_version": 150018}},
-                            {"postgres-auth": "postgres (PostgreSQL) 15.18"}) == []
+def test_every_pair_of_the_matrix_has_no_version_problem():
+    for source, target in [(13, 15), (13, 17), (15, 15), (15, 17), (17, 17)]:
+        assert version_problems(endpoints(), "yemma_db", f"{source}.4 (Debian)", {"b": {"server_version": target * 10000 + 2}},
+                                {"postgres-auth": f"postgres (PostgreSQL) {target}.2"}) == [], (source, target)
 
 
-def test_a_source_or_target_on_another_major_is_refused_with_the_fix():
-    found = version_problems(endpoints(), "yemma_db", "13.16 (Debian 13.16-0+deb11u1)", {"b": {"server_version": 170002}},
-                             {"postgres-auth": "postgres (PostgreSQL) 15.18"})
-    assert len(found) == 2
-    assert found[0].startswith("the source yemma_db runs PostgreSQL 13 (container yemma-postgres): this tool is proven on "
-                               "PostgreSQL 15 only")
-    assert found[1].startswith("the new database logs_db runs PostgreSQL 17 (10.0.0.9:5432)")
-    assert all("then run again" in problem for problem in found)
+def test_a_version_outside_the_matrix_is_refused_with_the_fix():
+    found = version_problems(endpoints(), "yemma_db", "12.20 (Debian 12.20-1)", {"b": {"server_version": 160004}},
+                             {"postgres-auth": "postgres (PostgreSQL) 13.16"})
+    assert len(found) == 3
+    assert found[0] == ("the source yemma_db runs PostgreSQL 12 (container yemma-postgres): this tool is proven on a source "
+                        "on PostgreSQL 13, 15 or 17. Upgrade it to one of them first (pg_upgrade), then run again")
+    assert found[1].startswith("the new database auth_db runs PostgreSQL 13 (the image of compose service postgres-auth): "
+                               "this tool is proven on new databases on PostgreSQL 15 or 17")
+    assert found[2].startswith("the new database logs_db runs PostgreSQL 16 (10.0.0.9:5432)")
 
 
-def test_a_new_database_that_does_not_run_yet_is_judged_by_its_image_and_a_running_one_by_its_server():
-    found = version_problems(endpoints(), "yemma_db", "15.18", {}, {"postgres-auth": "postgres (PostgreSQL) 17.2"})
-    assert found == [found[0]] and found[0].startswith(
-        "the new database auth_db runs PostgreSQL 17 (the image of compose service postgres-auth)")
-    # The running server wins over the image (a container started from an older image).
+def test_a_new_database_older_than_the_source_is_refused():
+    (found,) = version_problems(endpoints(), "yemma_db", "17.2", {"b": {"server_version": 170002}},
+                                {"postgres-auth": "postgres (PostgreSQL) 15.18"})
+    assert found.startswith("the new database auth_db runs PostgreSQL 15 (the image of compose service postgres-auth), "
+                            "older than the source's 17: a backup is never restored into an older server")
+
+
+def test_a_running_new_database_is_judged_by_its_server_not_its_image():
+    # A container started from another image than its compose service names now.
     found = version_problems(endpoints(), "yemma_db", "15.18", {"a": {"server_version": 130016}},
                              {"postgres-auth": "postgres (PostgreSQL) 15.18"})
     assert len(found) == 1 and "auth_db runs PostgreSQL 13 (container yemma-postgres-auth)" in found[0]

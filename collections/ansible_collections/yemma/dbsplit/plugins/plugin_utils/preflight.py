@@ -156,14 +156,15 @@ def findings(s, host, env_keys, endpoints, recorded, reads):
 def versions_problems(source, endpoints, ping, target_states, host):
     """The source as its server reports it; each new database as its running server reports it,
     else as its compose service's image does (provision has not started it yet)."""
-    servers = [{"what": f"the source {source['database']}", "version": ((ping or {}).get("server_version") or {}).get("full"),
-                "where": endpoints["source"]["id"]}]
+    monolith = {"what": f"the source {source['database']}", "version": ((ping or {}).get("server_version") or {}).get("full"),
+                "where": endpoints["source"]["id"]}
+    targets = []
     for key, target in sorted(endpoints["targets"].items()):
         running = (target_states.get(key) or {}).get("server_version")
         image = host["postgres_versions"].get(target.get("compose_service") or "")
-        servers.append({"what": f"the new database {target['label']}", "version": running or image,
+        targets.append({"what": f"the new database {target['label']}", "version": running or image,
                         "where": target["id"] if running else f"the image of compose service {target.get('compose_service')}"})
-    return versions.problems(servers)
+    return versions.problems(monolith, targets)
 
 
 def memory_figures(stack, host_mb):
