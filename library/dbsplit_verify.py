@@ -45,6 +45,15 @@ options:
     suboptions:
       target: {description: The target's key., type: str, required: true}
       table: {description: "The table, as the plan names it (e.g. C(public.payments)).", type: str, required: true}
+  matviews:
+    description:
+      - How materialized views are compared.
+      - C(refreshed_on_target) (a migration) compares each target's, refreshed from its rows when it was filled, with
+        what the view's query gives on the source (whose last refresh may be older).
+      - C(by_query) (a rollback) compares what the view's query gives on both sides; the monolith's keep their last refresh.
+    type: str
+    choices: [refreshed_on_target, by_query]
+    default: refreshed_on_target
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS
@@ -104,14 +113,16 @@ def main():
             jobs=dict(type="int", default=2),
             excused=dict(type="list", elements="dict", default=[],
                          options=dict(target=dict(type="str", required=True), table=dict(type="str", required=True))),
+            matviews=dict(type="str", choices=["refreshed_on_target", "by_query"], default="refreshed_on_target"),
         ),
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
     try:
+        matviews = verify.MATVIEWS_BY_QUERY if params["matviews"] == "by_query" else verify.MATVIEWS_REFRESHED_ON_TARGET
         tables, differences = verify.compare(psycopg, params["source"], params["targets"], params["jobs"],
-                                             excused=params["excused"])
+                                             excused=params["excused"], matviews=matviews)
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot read the source to compare the targets with it: {exc}", tables={}, differences=[],
                          excused=[])

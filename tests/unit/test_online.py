@@ -37,12 +37,14 @@ def test_a_copy_is_late_until_copied_whole_and_under_the_lag_allowed():
     assert filters.online_late([copying, behind, ready], 16 << 20) == ["a", "b"]
 
 
-def test_the_schema_restore_leaves_out_exactly_the_rows_of_the_copied_tables():
+def test_the_schema_restore_leaves_out_exactly_the_rows_of_the_copied_tables_and_their_views():
     entries = [toc.Entry(1, 1259, 100, "TABLE", "public", "users", "", ()),
                toc.Entry(2, 0, 100, "TABLE DATA", "public", "users", "", (1,)),
                toc.Entry(3, 1259, 200, "TABLE", "public", "plans", "", ()),
                toc.Entry(4, 0, 200, "TABLE DATA", "public", "plans", "", (3,)),
-               toc.Entry(5, 2606, 300, "CONSTRAINT", "public", "users users_pkey", "", (1,))]
+               toc.Entry(5, 2606, 300, "CONSTRAINT", "public", "users users_pkey", "", (1,)),
+               toc.Entry(6, 1259, 400, "MATERIALIZED VIEW", "public", "user_counts", "", (1,)),
+               toc.Entry(7, 0, 400, "MATERIALIZED VIEW DATA", "public", "user_counts", "", (6,))]
     listing = "".join(toc._line(e) + "\n" for e in entries)
-    kept, count = toc.without_rows_of(listing, entries, {100})
-    assert count == 4 and [int(line.split(";")[0]) for line in kept.splitlines()] == [1, 3, 4, 5]
+    kept, count = toc.without_rows_of(listing, entries, {100, 400})
+    assert count == 5 and [int(line.split(";")[0]) for line in kept.splitlines()] == [1, 3, 4, 5, 6]

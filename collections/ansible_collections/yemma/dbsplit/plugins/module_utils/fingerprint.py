@@ -27,6 +27,15 @@ SELECT count(*),
 FROM (SELECT t::text AS r FROM ONLY {table} AS t OFFSET 0) AS rows
 """
 
+# The same over a query's rows (a materialized view's definition): a row's text is the
+# same whether it comes from the view or from its query.
+QUERY_FINGERPRINT_SQL = """
+SELECT count(*),
+       coalesce(sum(hashtextextended(r, 7919)), 0)::text,
+       coalesce(sum(hashtextextended(r, 104729)), 0)::text
+FROM (SELECT t::text AS r FROM ({query}) AS t OFFSET 0) AS rows
+"""
+
 # Schema objects compared by definition; names are stable because pg_restore keeps them.
 SCHEMA_SQL = """
 SELECT 'index', c.relname, pg_get_indexdef(i.indexrelid)
@@ -81,13 +90,20 @@ FROM (SELECT md5(oid || ':' || md5(lo_get(oid))) AS h FROM pg_largeobject_metada
 """
 
 
-def table_fingerprint(conn, qname):
-    """Rows and checksum of a table or a materialized view (one never refreshed has none)."""
+def table_fingerprint(conn, qname, matview_as_query=False):
+    """Rows and checksum of a table or a materialized view (one never refreshed has none).
+    ``matview_as_query``: a materialized view's rows as its query gives them now (what a
+    refresh would store), not as its last refresh stored them."""
     with conn.cursor() as cur:
-        cur.execute("SELECT relkind = 'm' AND NOT relispopulated FROM pg_class WHERE oid = %s::regclass", (qname,))
-        if cur.fetchone()[0]:
+        cur.execute("SELECT relkind = 'm', relispopulated FROM pg_class WHERE oid = %s::regclass", (qname,))
+        matview, populated = cur.fetchone()
+        if matview and not populated:
             return {"rows": 0, "checksum": "not populated"}
-        cur.execute(TABLE_FINGERPRINT_SQL.format(table=qname))
+        if matview and matview_as_query:
+            cur.execute("SELECT pg_get_viewdef(%s::regclass)", (qname,))
+            cur.execute(QUERY_FINGERPRINT_SQL.format(query=cur.fetchone()[0].strip().rstrip(";")))
+        else:
+            cur.execute(TABLE_FINGERPRINT_SQL.format(table=qname))
         count, high, low = cur.fetchone()
     digest = hashlib.sha256(f"{count}:{high}:{low}".encode()).hexdigest()[:32]
     return {"rows": count, "checksum": digest}

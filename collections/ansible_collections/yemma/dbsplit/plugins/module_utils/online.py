@@ -188,7 +188,26 @@ def catch_up(monolith, target, name, plan, timeout, check_mode):
     if not check_mode and reverse.carry_sequences(monolith, target, sequences, check_mode=True):
         raise reverse.ReverseError(f"the sequences of {plan['label']} differ from the monolith's after being set")
     objects = reverse.carry_large_objects(monolith, target, check_mode) if plan.get("large_objects") else []
-    return {"waited_seconds": waited, "sequences": moved, "large_objects": objects}
+    refreshed = refresh_views(monolith, target, plan, check_mode)
+    return {"waited_seconds": waited, "sequences": moved, "large_objects": objects, "refreshed_views": refreshed}
+
+
+def refresh_views(monolith, target, plan, check_mode):
+    """Refresh the target's materialized views that the monolith holds populated, from the rows
+    the copy brought (the schema restore left them empty: toc.without_rows_of); a view that
+    reads another is created, and so refreshed, after it. Returns their names. The proof then
+    compares each with what its query gives on the monolith (verify.MATVIEWS_REFRESHED_ON_TARGET)."""
+    views = [o["identity"] for o in plan["objects"].values() if o["class"] == "pg_class" and o["kind"] == "m"]
+    if not views:
+        return []
+    populated = [name for (name,) in monolith.execute(
+        "SELECT q FROM unnest(%s::text[]) AS q JOIN pg_class c ON c.oid = q::regclass WHERE c.relispopulated", (views,))]
+    ordered = [name for (name,) in target.execute(
+        "SELECT q FROM unnest(%s::text[]) AS q ORDER BY q::regclass::oid", (populated,))]
+    if not check_mode:
+        for name in ordered:
+            target.execute(f"REFRESH MATERIALIZED VIEW {name}")
+    return ordered
 
 
 def remove(monolith, target, name, identity, check_mode):

@@ -111,8 +111,8 @@ def restore(conn, runtime, password, target_plan, manifest, toc_entries, plan_ha
     work_mem_mb = maintenance_work_mem(memory_limit, shared_buffers, jobs)
     selected, entries = toc.filter_entries(toc_entries, target_plan["objects"], target_plan.get("large_objects"))
     if without_rows:
-        tables = {o["oid"] for o in target_plan["objects"].values() if o["class"] == "pg_class" and o["kind"] == "r"}
-        selected, entries = toc.without_rows_of(selected, toc_entries, tables)
+        relations = {o["oid"] for o in target_plan["objects"].values() if o["class"] == "pg_class" and o["kind"] in ("r", "m")}
+        selected, entries = toc.without_rows_of(selected, toc_entries, relations)
     started = time.monotonic()
     restore_listed(conn, runtime, password, manifest, selected, f"{file_name(target_plan)}.list", plan_hash, rebuild, jobs,
                    work_dir, container_name(runtime["tool"], target_plan), {"maintenance_work_mem": f"{work_mem_mb}MB"},

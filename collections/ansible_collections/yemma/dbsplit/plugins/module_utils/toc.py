@@ -169,9 +169,12 @@ def all_but_data_of(entries, table_oids):
     return "".join(_line(e) + "\n" for e in kept), len(kept)
 
 
-def without_rows_of(listing, entries, table_oids):
-    """A ``pg_restore -L`` list (from ``filter_entries``) without the rows of the tables
-    ``table_oids``, and how many entries it holds (online mode: the subscription copies them)."""
-    dropped = {e.dump_id for e in entries if e.desc == "TABLE DATA" and e.oid in table_oids}
+def without_rows_of(listing, entries, relation_oids):
+    """A ``pg_restore -L`` list (from ``filter_entries``) without the rows of the tables and
+    materialized views ``relation_oids``, and how many entries it holds (online mode: the
+    subscription copies the tables' rows, and a view refreshed over tables still empty would be
+    empty: the switch refreshes it once they are copied)."""
+    dropped = {e.dump_id for e in entries
+               if e.desc in ("TABLE DATA", "MATERIALIZED VIEW DATA") and e.oid in relation_oids}
     kept = [line for line in listing.splitlines(keepends=True) if int(line.split(";", 1)[0]) not in dropped]
     return "".join(kept), len(kept)

@@ -50,12 +50,13 @@ def use_snapshot(conn, snapshot):
         conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
 
 
-def measure_table(psycopg, params, snapshot, qname):
-    """Rows, checksum, size and seconds of one table on one side (as ``snapshot`` sees it)."""
+def measure_table(psycopg, params, snapshot, qname, matview_as_query=False):
+    """Rows, checksum, size and seconds of one table on one side (as ``snapshot`` sees it);
+    ``matview_as_query``: see fingerprint.table_fingerprint."""
     started = time.monotonic()
     with pgconn.connect(psycopg, params) as conn:
         use_snapshot(conn, snapshot)
-        figures = fingerprint.table_fingerprint(conn, qname)
+        figures = fingerprint.table_fingerprint(conn, qname, matview_as_query)
         figures["bytes"] = fingerprint.table_bytes(conn, qname)
     figures["seconds"] = round(time.monotonic() - started, 2)
     return figures
@@ -93,7 +94,16 @@ def catalog_differences(psycopg, source_params, target_params, target_plan, snap
     return differences
 
 
-def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=()):
+# How each side's materialized views are read, (source, target): the target's were refreshed
+# from its rows (pg_restore's MATERIALIZED VIEW DATA, online mode's switch) and are compared
+# with what the view's query gives on the source, whose last refresh may be older (the
+# services refresh when they choose). A rollback reads both by their query: the monolith's
+# keep their last refresh, as the services left them.
+MATVIEWS_REFRESHED_ON_TARGET = ("query", "stored")
+MATVIEWS_BY_QUERY = ("query", "query")
+
+
+def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), matviews=MATVIEWS_REFRESHED_ON_TARGET):
     """Compare every target with the source; reads only. ``targets``: [{plan, endpoint}].
     Return ({target key: per-table figures}, differences, each naming its target's label); a
     target that cannot be read counts as a difference. One pool of ``jobs`` connections scans
@@ -102,7 +112,8 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=()):
     compares each target's catalog. ``snapshots``: {"source": name, target key: name},
     exported at the online cutover: every read then sees that instant. ``excused``: [{target,
     table}] whose rows may differ (a rollback after the cutover's proof found them different:
-    that difference is why it goes back); their figures are still returned."""
+    that difference is why it goes back); their figures are still returned. ``matviews``: how
+    each side's materialized views are read (MATVIEWS_*)."""
     excused = {(item["target"], item["table"]) for item in excused}
     snapshots = snapshots or {}
     leaves = [(target, qname) for target in targets for qname in planned_relations(target["plan"])[1]]
@@ -111,8 +122,10 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=()):
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for target, qname in sorted(leaves, key=lambda leaf: -sizes[leaf[1]]):
             key = target["plan"]["key"]
-            scans[(key, qname)] = (pool.submit(measure_table, psycopg, source_params, snapshots.get("source"), qname),
-                                   pool.submit(measure_table, psycopg, target["endpoint"], snapshots.get(key), qname))
+            scans[(key, qname)] = (pool.submit(measure_table, psycopg, source_params, snapshots.get("source"), qname,
+                                               matviews[0] == "query"),
+                                   pool.submit(measure_table, psycopg, target["endpoint"], snapshots.get(key), qname,
+                                               matviews[1] == "query"))
         for target in targets:
             key = target["plan"]["key"]
             catalogs[key] = pool.submit(catalog_differences, psycopg, source_params, target["endpoint"], target["plan"],
