@@ -151,6 +151,12 @@ CREATE TABLE team_members (
     UNIQUE (company_id, user_id)
 );
 
+-- Created before the data is loaded: populated, and stale until the service refreshes it
+-- (the migration refreshes each new database's copy from its rows and proves it against the
+-- view's query).
+CREATE MATERIALIZED VIEW company_team_sizes AS
+    SELECT company_id, count(*) AS members FROM team_members GROUP BY company_id;
+
 CREATE TABLE invitations (
     id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     company_id integer NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
