@@ -110,7 +110,8 @@ def table_losses(source_conn, target_conn, tables):
         with target_conn.cursor() as cur:
             cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
             exists = cur.fetchone()[0]
-        source = fingerprint.table_fingerprint(source_conn, table)
+        # A materialized view is put back refreshed: what it would hold is its query's rows.
+        source = fingerprint.table_fingerprint(source_conn, table, matview_as_query=True)
         if not exists:
             found.append({"table": table, "state": "missing", "rows": None, "source_rows": source["rows"]})
             continue
