@@ -30,15 +30,15 @@ docker info >/dev/null 2>&1 || die "Docker engine not answering: run scripts/ens
 # ------------------------------------------------------------------ base (debootstrap)
 base_packages() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$IMAGES_DIR/base/packages.txt" | tr -d ' \t' | paste -sd, -; }
 
-# Everything that shapes the rootfs is in this function; its text is part of the hash.
-build_base_rootfs() {
-    local rootfs="$1" mirror="$2"
+# Everything that shapes a rootfs is in this function; its text is part of each rootfs's hash.
+debootstrap_rootfs() {
+    local rootfs="$1" mirror="$2" suite="$3" packages="$4" major="$5"
     mkdir -p "$DEBOOTSTRAP_CACHE"
-    debootstrap --variant=minbase --include="$(base_packages)" \
-        --cache-dir="$DEBOOTSTRAP_CACHE" "$SUITE" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
-        || { tail -n 30 "$rootfs.log" >&2; die "debootstrap failed (log: $rootfs.log)"; }
+    debootstrap --variant=minbase --include="$packages" \
+        --cache-dir="$DEBOOTSTRAP_CACHE" "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+        || { tail -n 30 "$rootfs.log" >&2; die "debootstrap of $suite failed (log: $rootfs.log)"; }
     # Our postgres entrypoint runs initdb itself into a volume: drop the packaged cluster.
-    rm -rf "$rootfs/var/lib/postgresql/15/main" "$rootfs/etc/postgresql/15/main"
+    rm -rf "$rootfs/var/lib/postgresql/$major/main" "$rootfs/etc/postgresql/$major/main"
     # Smaller image: no apt caches, indexes, docs, man pages or message translations
     # (everything runs in the C.UTF-8 locale; locale.alias is kept for glibc).
     rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
@@ -47,15 +47,15 @@ build_base_rootfs() {
     find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
 }
 
-build_base() {
-    local t0 hash tag mirror rootfs id
+# build_rootfs_image TAG SUITE PACKAGES MAJOR: a minimal rootfs of Debian SUITE with PACKAGES
+# (PostgreSQL MAJOR among them), imported as TAG; rebuilt only when what shapes it changed (the
+# yemma.hash label).
+build_rootfs_image() {
+    local tag="$1" suite="$2" packages="$3" major="$4" t0 hash mirror rootfs
     t0=$(now)
-    hash="$( { cat "$IMAGES_DIR/base/packages.txt"; echo "$SUITE"; declare -f build_base_rootfs base_packages; } \
-        | sha256sum | cut -c1-16)"
-    tag="local/yemma-base:$hash"
-    if [ "$FORCE" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then
-        docker tag "$tag" local/yemma-base:latest   # in case :latest was moved
-        printf '  %-32s cached  %5ss\n' local/yemma-base "$(since "$t0")"
+    hash="$( { echo "$suite $packages $major"; declare -f debootstrap_rootfs; } | sha256sum | cut -c1-16)"
+    if [ "$FORCE" = 0 ] && [ "$(docker image inspect -f '{{index .Config.Labels "yemma.hash"}}' "$tag" 2>/dev/null)" = "$hash" ]; then
+        printf '  %-32s cached  %5ss\n' "$tag" "$(since "$t0")"
         return
     fi
     command -v debootstrap >/dev/null || die "debootstrap missing: run scripts/bootstrap.sh"
@@ -63,55 +63,9 @@ build_base() {
     rootfs="$(mktemp -d /var/tmp/yemma-rootfs.XXXXXX)"
     # Cleanup on any exit: a half-built rootfs is ~400 MB.
     trap 'rm -rf "$rootfs" "$rootfs.log"' EXIT
-    log "base: debootstrap $SUITE from $mirror (about a minute)"
-    build_base_rootfs "$rootfs" "$mirror"
+    log "$tag: debootstrap $suite from $mirror (about a minute)"
+    debootstrap_rootfs "$rootfs" "$mirror" "$suite" "$packages" "$major"
     # --numeric-owner: uids/gids must match the rootfs's own /etc/passwd, not the host's.
-    id="$(tar -C "$rootfs" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . \
-        | docker import \
-            --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-            --change "ENV LANG=C.UTF-8" \
-            --change "LABEL yemma.managed=true yemma.hash=$hash" \
-            --change 'CMD ["/bin/bash"]' \
-            - "$tag")"
-    docker tag "$tag" local/yemma-base:latest
-    rm -rf "$rootfs" "$rootfs.log"
-    trap - EXIT
-    printf '  %-32s built   %5ss  (%s, %s)\n' local/yemma-base "$(since "$t0")" "${id:7:12}" \
-        "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%d MB", $1 / 1e6 }')"
-}
-
-# ------------------------------------------------------------------ other PostgreSQL versions
-# suite of each major version besides the base's 15 (the version matrix of docs/benchmarks.md).
-PG_SUITES="13:bullseye 17:trixie"
-
-build_pg_rootfs() {
-    local rootfs="$1" mirror="$2" suite="$3" major="$4"
-    mkdir -p "$DEBOOTSTRAP_CACHE"
-    debootstrap --variant=minbase --include="ca-certificates,netbase,procps,tzdata,postgresql-$major" \
-        --cache-dir="$DEBOOTSTRAP_CACHE" "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
-        || { tail -n 30 "$rootfs.log" >&2; die "debootstrap of $suite failed (log: $rootfs.log)"; }
-    rm -rf "$rootfs/var/lib/postgresql/$major/main" "$rootfs/etc/postgresql/$major/main"
-    rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
-        "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* \
-        "$rootfs"/usr/share/info/* "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/*
-    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
-}
-
-# build_pg_base MAJOR SUITE: local/yemma-pgbase:MAJOR, cached by the hash of what shapes it.
-build_pg_base() {
-    local major="$1" suite="$2" t0 hash tag mirror rootfs
-    t0=$(now)
-    hash="$( { echo "$suite $major"; declare -f build_pg_rootfs; } | sha256sum | cut -c1-16)"
-    tag="local/yemma-pgbase:$major"
-    if [ "$FORCE" = 0 ] && [ "$(docker image inspect -f '{{index .Config.Labels "yemma.hash"}}' "$tag" 2>/dev/null)" = "$hash" ]; then
-        printf '  %-32s cached  %5ss\n' "$tag" "$(since "$t0")"
-        return
-    fi
-    IFS=$'\t' read -r mirror _ < <(debian_mirror)
-    rootfs="$(mktemp -d /var/tmp/yemma-rootfs.XXXXXX)"
-    trap 'rm -rf "$rootfs" "$rootfs.log"' EXIT
-    log "pgbase $major: debootstrap $suite from $mirror (about a minute)"
-    build_pg_rootfs "$rootfs" "$mirror" "$suite" "$major"
     tar -C "$rootfs" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . \
         | docker import \
             --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -121,8 +75,14 @@ build_pg_base() {
             - "$tag" >/dev/null
     rm -rf "$rootfs" "$rootfs.log"
     trap - EXIT
-    printf '  %-32s built   %5ss\n' "$tag" "$(since "$t0")"
+    printf '  %-32s built   %5ss  (%s)\n' "$tag" "$(since "$t0")" \
+        "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%d MB", $1 / 1e6 }')"
 }
+
+# Each PostgreSQL major version besides the base's 15, and its Debian suite (the version matrix
+# of docs/benchmarks.md): a minimal rootfs of that suite, local/yemma-pgbase:<major>.
+PG_SUITES="13:bullseye 17:trixie"
+PG_PACKAGES="ca-certificates,netbase,procps,tzdata"
 
 # ------------------------------------------------------------------ Dockerfile images
 # Hash of: every file of the context (path + content), the Dockerfile, and the ids of the
@@ -170,10 +130,10 @@ build_image() {
 
 T0=$(now)
 log "images:"
-build_base
+build_rootfs_image local/yemma-base:latest "$SUITE" "$(base_packages)" 15
 build_image local/yemma-postgres:15      "$IMAGES_DIR/postgres" "$IMAGES_DIR/postgres/Dockerfile" local/yemma-base:latest 15
 for pair in $PG_SUITES; do
-    build_pg_base "${pair%%:*}" "${pair#*:}"
+    build_rootfs_image "local/yemma-pgbase:${pair%%:*}" "${pair#*:}" "$PG_PACKAGES,postgresql-${pair%%:*}" "${pair%%:*}"
     build_image "local/yemma-postgres:${pair%%:*}" "$IMAGES_DIR/postgres" "$IMAGES_DIR/postgres/Dockerfile" \
         "local/yemma-pgbase:${pair%%:*}" "${pair%%:*}"
 done
