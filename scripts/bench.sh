@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark the migration at a given size: reseed the sandbox from nothing, migrate it,
 # print rows, MB, phase durations, downtime and peak memory per process kind.
-#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline]   (default 1000; generating 1 GB takes about a minute)
+#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline | --matrix]   (default 1000; generating 1 GB takes about a minute)
 # --rollback: then writes through the new services, stops the monolith for a while, and rolls
 # back (scripts/bench_rollback.py: reverse-stream lag, WAL held, rollback time and downtime).
 # --paths: instead, install.yml from nothing, reset.yml from the backup and rollback.yml with the
@@ -12,6 +12,9 @@
 # --offline: instead, the runbook's Options A and B by hand, the raw COPY limit and this tool's
 # offline migration on the same data, with the ratios of the offline-speed goals
 # (scripts/bench_offline.py).
+# --matrix: instead, for each pair of PostgreSQL versions (monolith -> new databases), a migration
+# and its rollback offline and online, each from a fresh sandbox of that size (10 pairs of runs:
+# --size-mb 100 takes about half an hour; scripts/bench_matrix.py).
 # It tears the current sandbox down first.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -22,6 +25,7 @@ ROLLBACK=false
 PATHS=false
 ONLINE=false
 OFFLINE=false
+MATRIX=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --size-mb) SIZE_MB="${2:?--size-mb needs a number}"; shift 2 ;;
@@ -29,12 +33,16 @@ while [ $# -gt 0 ]; do
         --paths) PATHS=true; shift ;;
         --online) ONLINE=true; shift ;;
         --offline) OFFLINE=true; shift ;;
-        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline]" ;;
+        --matrix) MATRIX=true; shift ;;
+        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline | --matrix]" ;;
     esac
 done
 bash scripts/bootstrap.sh
 bash scripts/ensure-dockerd.sh
 bash scripts/ensure-sshd.sh
+if [ "$MATRIX" = true ]; then
+    BENCH_SIZE_MB="$SIZE_MB" exec "$REPO_ROOT/.venv/bin/python" scripts/bench_matrix.py
+fi
 if [ "$PATHS" = true ]; then
     BENCH_SIZE_MB="$SIZE_MB" exec "$REPO_ROOT/.venv/bin/python" scripts/bench_paths.py
 fi
