@@ -19,6 +19,8 @@ description:
     subscriptions gets an apply worker (PostgreSQL gives 4 by default). Never lowers a setting.
   - Reports what it would change in check mode, and RV(problems) that remain after the change
     and the restart (slots or senders a publisher lacks).
+  - A setting the login may not C(ALTER SYSTEM) (not a superuser, nor granted it on the parameter)
+    is never tried; a check run names it in RV(settings_by_hand), a run fails naming it, before any change.
 requirements:
   - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
@@ -58,7 +60,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 servers:
-  description: Per server name, its RV(changes), RV(restart_needed) and RV(problems).
+  description: Per server name, its RV(changes), RV(restart_needed), RV(problems) and C(by_hand) (the settings the login may not make, C(name = value)).
   returned: always
   type: dict
   sample:
@@ -66,6 +68,7 @@ servers:
       changes: [wal_level replica -> logical (restart), max_slot_wal_keep_size -1 MB -> 1024 MB]
       restart_needed: true
       problems: []
+      by_hand: []
 changes:
   description: The settings changed on any server (would be, in check mode), each as C(name old -> new), once.
   returned: always
@@ -85,6 +88,16 @@ problems:
   sample:
     - "yemma-postgres-auth/auth_db: max_wal_senders is 2, 1 in use and 2 more needed: ALTER SYSTEM SET max_wal_senders
       = 3, then restart the server"
+settings_by_hand:
+  description: >-
+    Check mode: per server, the settings the login may not make (it is no superuser, nor granted ALTER SYSTEM on
+    them), with who may and how. A run fails on them instead, naming them, before it sets any of that server's.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "yemma_db: its server needs max_logical_replication_workers = 6, which yemma may not set: GRANT ALTER SYSTEM ON
+      PARAMETER max_logical_replication_workers TO \"yemma\"; (PostgreSQL 15 on, and this tool sets them), or ..."
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -94,11 +107,7 @@ from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, rever
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            servers=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str", required=True),
-                server=dict(type="dict", required=True, options=pgconn.CONNECTION_OPTIONS),
-                streams=dict(type="int", required=True),
-            )),
+            servers=pgconn.servers_option(streams=dict(type="int", required=True)),
             role=dict(type="str", required=True, choices=["publisher", "subscriber"]),
             max_slot_wal_keep_size_mb=dict(type="int", default=1024),
         ),
@@ -111,10 +120,13 @@ def main():
                                         module.check_mode)
     except reverse.ReverseError as exc:
         module.fail_json(msg=str(exc))
+    logins = {spec["name"]: spec["server"]["login_user"] for spec in params["servers"]}
     changes = list(dict.fromkeys(change for result in found.values() for change in result["changes"]))
     module.exit_json(changed=bool(changes), servers=found, changes=changes,
                      restart_needed=any(result["restart_needed"] for result in found.values()),
-                     problems=[f"{name}: {problem}" for name, result in found.items() for problem in result["problems"]])
+                     problems=[f"{name}: {problem}" for name, result in found.items() for problem in result["problems"]],
+                     settings_by_hand=[f"{name}: {reverse.by_hand_problem(logins[name], result['by_hand'])}"
+                                       for name, result in found.items() if result["by_hand"]])
 
 
 if __name__ == "__main__":

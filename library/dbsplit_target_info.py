@@ -9,10 +9,12 @@ short_description: Tell whether each target database can receive a restore
 description:
   - Reads every target database's state in one task, C(empty), C(restoring) (left half-restored by a
     killed run), C(restored) (by this tool, with the plan and backup it came from),
-    C(live) (services started on it at cutover) or C(foreign) (holds objects this tool
-    did not restore), and what a transfer would do.
-  - A target that refuses the login (a wrong password, a missing database) is C(unreachable)
-    and refused, with the fix, so that the preflight lists it with the other problems.
+    C(live) (services started on it at cutover), C(foreign) (holds objects this tool
+    did not restore) or C(absent) (its server runs without it), and what a transfer would do.
+  - An C(absent) database is created by the provision phase (M(dbsplit_target_create)) when the login
+    may create databases, and refused with the C(CREATE DATABASE) statement to run otherwise.
+  - A target that refuses the login (a wrong password) is C(unreachable) and refused, with the
+    fix, so that the preflight lists it with the other problems.
   - Only reads, so it runs in check mode too.
 requirements:
   - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
@@ -54,8 +56,8 @@ targets:
                                   backup: null, server_version: 150018}
   contains:
     label: {description: The target's label., type: str}
-    state: {description: "C(empty), C(restoring), C(restored), C(live), C(foreign) or C(unreachable).", type: str}
-    action: {description: "What a transfer would do: C(restore), C(rebuild), C(keep) or C(refuse).", type: str}
+    state: {description: "C(empty), C(restoring), C(restored), C(live), C(foreign), C(absent) or C(unreachable).", type: str}
+    action: {description: "What a transfer would do: C(restore), C(rebuild), C(keep), C(refuse), or C(create) (an absent database, created at provision).", type: str}
     problem: {description: "Why the target is refused, with the fix; null otherwise.", type: str}
     objects: {description: How many objects it holds (null when unreachable)., type: int}
     plan: {description: The plan its marker records., type: str}

@@ -60,7 +60,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Only reads, so a check run compares as any run does.
+    description: >-
+      Only reads. A check run compares the targets this tool restored already (a check after the transfer) and lists
+      the others in RV(not_restored): it restores nothing, so they are compared by the run that restores them.
 author: yemma-dbsplit team
 """
 
@@ -99,6 +101,12 @@ excused:
   type: list
   elements: dict
   sample: [{target: yemma-postgres-payment/payment_db, table: public.payments}]
+not_restored:
+  description: Check mode only, the labels of the targets this tool has not restored yet, so not compared.
+  returned: always
+  type: list
+  elements: str
+  sample: [auth_db]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -119,9 +127,14 @@ def main():
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
+    targets, not_restored = params["targets"], []
+    if module.check_mode:
+        # A check run restores nothing: a target this tool has not restored (empty, or not even
+        # created) is compared once the run restores it.
+        targets, not_restored = verify.split_restored(psycopg, params["targets"])
     try:
         matviews = verify.MATVIEWS_BY_QUERY if params["matviews"] == "by_query" else verify.MATVIEWS_REFRESHED_ON_TARGET
-        tables, differences = verify.compare(psycopg, params["source"], params["targets"], params["jobs"],
+        tables, differences = verify.compare(psycopg, params["source"], targets, params["jobs"],
                                              excused=params["excused"], matviews=matviews)
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot read the source to compare the targets with it: {exc}", tables={}, differences=[],
@@ -130,8 +143,8 @@ def main():
     if differences:
         module.fail_json(msg="the targets differ from the source:\n- " + "\n- ".join(differences),
                          tables=tables, differences=differences, excused=excused)
-    module.exit_json(changed=False, tables=tables, differences=[], excused=excused,
-                     objects=sum(len(verify.placed_objects(target["plan"])) for target in params["targets"]))
+    module.exit_json(changed=False, tables=tables, differences=[], excused=excused, not_restored=not_restored,
+                     objects=sum(len(verify.placed_objects(target["plan"])) for target in targets))
 
 
 if __name__ == "__main__":

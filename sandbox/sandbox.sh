@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The yemma sandbox: a replica of the production platform on this machine's Docker.
-#   sandbox/sandbox.sh up [--size-mb N] [--pg M:N]
+#   sandbox/sandbox.sh up [--size-mb N] [--pg M:N] [--owner NAME]
 #                                         build images, start the OLD (monolith) platform
 #                                         and seed yemma_db with ~N MB (default 10); --pg:
 #                                         the monolith on PostgreSQL M, the new databases
-#                                         on N (13, 15 or 17; default 15:15)
+#                                         on N (13, 15 or 17; default 15:15); --owner: the
+#                                         services (and the migration tool) log in as NAME,
+#                                         which owns each database and is no superuser
+#                                         (a managed server's replica)
 #   sandbox/sandbox.sh up --empty         build images and deploy the release's compose file
 #                                         and .env only: a new VPS for install.yml (nothing
 #                                         started, no network)
@@ -30,6 +33,8 @@ COMPOSE_SRC="$REPO_ROOT/sandbox/compose"
 INFRA=(postgres redis minio elasticsearch kibana frontend nginx)
 # PostgreSQL major versions of the monolith and of the new databases (up --pg).
 PG_VERSIONS="${SANDBOX_PG:-15:15}"
+# The services' login when it is no superuser (up --owner); empty: the servers' superuser.
+OWNER="${SANDBOX_OWNER:-}"
 
 # The header comment above is the help text.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 2; }
@@ -79,6 +84,11 @@ ensure_project_dir() {
         sed "s|local/yemma-postgres:15|local/yemma-postgres:$major|" "$COMPOSE_SRC/$f" >"$PROJECT_DIR/$f"
     done
     install -m 600 "$COMPOSE_SRC/env.example" "$PROJECT_DIR/.env"   # holds the password
+    if [ -n "$OWNER" ]; then
+        # The compose files make PG_SUPERUSER each server's superuser and DB_USER its database's owner.
+        sed -i "s/^DB_USER=.*/DB_USER=$OWNER/" "$PROJECT_DIR/.env"
+        printf 'PG_SUPERUSER=postgres\nPG_SUPERUSER_PASSWORD=yemma-sandbox-Superuser-Pg\n' >>"$PROJECT_DIR/.env"
+    fi
 }
 
 # The compose file(s) the newest container of the project was started from, as
@@ -138,11 +148,15 @@ cmd_up() {
             --size-mb=*) size_mb="${1#*=}"; shift ;;
             --pg) PG_VERSIONS="${2:?--pg needs MONOLITH:NEW}"; shift 2 ;;
             --pg=*) PG_VERSIONS="${1#*=}"; shift ;;
+            --owner) OWNER="${2:?--owner needs a role name}"; shift 2 ;;
+            --owner=*) OWNER="${1#*=}"; shift ;;
             *) usage ;;
         esac
     done
     [[ "$size_mb" =~ ^[0-9]+$ ]] || die "--size-mb must be an integer"
     [[ "$PG_VERSIONS" =~ ^(13|15|17):(13|15|17)$ ]] || die "--pg must be MONOLITH:NEW, each 13, 15 or 17 (got $PG_VERSIONS)"
+    [[ -z "$OWNER" || "$OWNER" =~ ^[a-z_][a-z0-9_]*$ ]] || die "--owner must be a plain role name (got $OWNER)"
+    [ "$OWNER" != postgres ] || die "--owner postgres is the servers' superuser: name another role"
     safe_project_dir
     local T0
     T0=$(now)

@@ -244,3 +244,30 @@ def descendants(pid):
             found.append(child)
             todo.append(child)
     return found
+
+
+def write_through_auth_and_payment(services):
+    """Writes through the new auth and payment services (a user, five payments, a refund), as
+    the new platform takes them after a cutover. ``services``: the map that ran. Returns
+    {table: (rows, digest)} of their tables as their new databases hold them, which a rollback
+    must bring to yemma_db whole."""
+    http_json(f"http://{container_ip('yemma-auth')}:8000/items", method="POST", body={}, status=201)
+    payment = f"http://{container_ip('yemma-payment')}:8000"
+    for _ in range(5):
+        http_json(payment + "/items", method="POST", body={}, status=201)
+    http_json(payment + "/items/3", method="PATCH", body={"status": "refunded"})
+    return {table: table_digests(services[service]["endpoint"]["container"], services[service]["endpoint"]["database"],
+                                 [table])[table]
+            for service in ("auth", "payment") for table in MAP[service]}
+
+
+def rolled_back_with(written, *args):
+    """rollback.yml (``args`` after it), which must bring the old platform back with every table
+    of ``written`` (write_through_auth_and_payment) equal on yemma_db."""
+    rolled_back = ansible_playbook("rollback.yml", "-l", "sandbox", "-e", "rollback_confirm=true", *args)
+    said = " ".join(rolled_back.stdout.split())
+    assert rolled_back.returncode == 0, rolled_back.stdout[-6000:] + rolled_back.stderr[-3000:]
+    assert "yemma_db serves the platform again; every write made since the cutover came back" in said
+    assert health("yemma-auth") == "healthy" and health("yemma-postgres-auth") == "stopped"
+    for table, digest in written.items():
+        assert table_digests("yemma-postgres", "yemma_db", [table])[table] == digest, table

@@ -217,3 +217,17 @@ def test_a_running_target_that_refuses_the_login_is_refused_with_its_fix(running
 def test_a_target_that_holds_something_else_is_refused_with_its_fix(running_auth_target):
     psql("yemma-postgres-auth", "auth_db", "CREATE TABLE handmade (id int)")
     refused_with("target auth_db holds 1 objects that this tool did not restore: empty it")
+
+
+def test_a_check_run_says_it_would_create_a_database_the_running_target_server_lacks(running_auth_target):
+    # The release gives auth a database its server's compose service does not create.
+    services = services_with(lambda s: s["auth"]["endpoint"].update(database="accounts_db"))
+    with edited(GROUP_VARS["dbsplit_compose_file"], "DB_HOST: postgres-auth\n      DB_NAME: auth_db",
+                "DB_HOST: postgres-auth\n      DB_NAME: accounts_db"):
+        before = platform_snapshot(STATE_DIR)
+        result = ansible_playbook("migrate.yml", "-l", "sandbox", "--check", *extra(services))
+        said = " ".join(result.stdout.split())
+        assert result.returncode == 0, said[-3000:]
+        assert "target accounts_db does not exist on its server: the provision phase creates it (CREATE DATABASE" in said
+        assert platform_snapshot(STATE_DIR) == before
+    assert psql("yemma-postgres-auth", "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'accounts_db'") == [["0"]]

@@ -134,8 +134,8 @@ def name_of(database):
 
 def test_the_servers_are_prepared_and_a_table_without_a_key_is_refused_unless_listed(servers):
     with connect(servers["new"], "candidate") as conn:
-        changes, restart_needed = reverse.prepare_publisher(conn, 64, check_mode=True)
-        assert restart_needed and changes[0] == "wal_level replica -> logical (restart)"
+        changes, restart_needed, by_hand = reverse.prepare_publisher(conn, 64, check_mode=True)
+        assert restart_needed and changes[0] == "wal_level replica -> logical (restart)" and by_hand == []
         assert conn.execute("SHOW wal_level").fetchone()[0] == "replica"  # check mode changed nothing
         reverse.prepare_publisher(conn, 64, check_mode=False)
         assert reverse.publisher_problems(conn, 2)[0].startswith("wal_level is replica")
@@ -150,15 +150,15 @@ def test_the_servers_are_prepared_and_a_table_without_a_key_is_refused_unless_li
         assert conn.execute("SHOW wal_level").fetchone()[0] == "logical"
         assert conn.execute("SHOW max_slot_wal_keep_size").fetchone()[0] == "64MB"
         assert reverse.publisher_problems(conn, 2) == []
-        assert reverse.prepare_publisher(conn, 64, check_mode=False) == ([], False)  # idempotent
+        assert reverse.prepare_publisher(conn, 64, check_mode=False) == ([], False, [])  # idempotent
 
     with connect(servers["monolith"], "yemma") as conn:
-        changes, restart_needed = reverse.prepare_subscriber(conn, 6, check_mode=False)
+        changes, restart_needed, _by_hand = reverse.prepare_subscriber(conn, 6, check_mode=False)
         assert restart_needed and "max_logical_replication_workers 4 -> 6 (restart)" in changes
     servers["monolith"] = restart(MONOLITH)
     with connect(servers["monolith"], "yemma") as conn:
         assert conn.execute("SHOW max_logical_replication_workers").fetchone()[0] == "6"
-        assert reverse.prepare_subscriber(conn, 6, check_mode=False) == ([], False)
+        assert reverse.prepare_subscriber(conn, 6, check_mode=False) == ([], False, [])
 
 
 def subscribe_all(servers):

@@ -74,3 +74,21 @@ def test_install_times_each_step_and_says_what_it_installed():
     assert outcomes.install_summary({}, 6, 7, True).startswith("checked, nothing changed: would start 6 databases")
     refusal = outcomes.schema_missing_refusal(["auth: public.users"], "docker-compose.yml", "ansible-playbook reset.yml -e service={service}")
     assert refusal[1] == "auth: public.users" and refusal[-1].endswith("repaired with ansible-playbook reset.yml -e service=<service>")
+
+
+def test_the_provision_says_which_new_databases_run_and_which_it_created():
+    targets = {"a/auth_db": {"label": "auth_db", "running": True}, "b/audit_db": {"label": "audit_db", "running": True}}
+    assert outcomes.provision_summary(targets, {"created": ["audit_db"]}, False, {"skipped": True}, 1024, False) == \
+        "2 of 2 new databases running, with the infrastructure (audit_db created)"
+    said = outcomes.provision_summary(dict(targets, **{"c/logs_db": {"label": "logs_db", "running": False}}),
+                                      {"skipped": True}, True, {"changes": []}, 1024, True)
+    assert said == ("2 of 3 new databases running, with the infrastructure, ready to publish the reverse stream; would set "
+                    "wal_level = logical and max_slot_wal_keep_size = 1024 MB on the servers of logs_db once started, and "
+                    "restart them before they hold data")
+
+
+def test_a_check_run_of_the_verify_names_the_targets_it_compares_once_restored():
+    verified = {"tables": {"a/auth_db": [{"rows": 10}, {"rows": 5}]}, "objects": 3, "not_restored": ["logs_db", "payment_db"]}
+    assert outcomes.verify_summary(verified, "yemma_db") == (
+        "2 tables in 1 databases equal the source: 15 rows, checksums, sequences, enums, schema, 3 other objects; would "
+        "compare logs_db, payment_db once restored")

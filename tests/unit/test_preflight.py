@@ -163,3 +163,29 @@ def test_install_reads_the_same_host_and_refuses_a_monolith_that_holds_data():
     assert any(p.startswith("the monolith yemma-postgres holds data in yemma_db (2 tables with rows, e.g. public.users, "
                             "public.roles)") and p.endswith("ansible-playbook migrate.yml -l prod") for p in found)
     assert found[-1] == "x"
+
+
+def test_a_target_database_its_server_lacks_is_announced_or_refused_with_the_statement():
+    absent = {"state": "absent", "label": "logs_db"}
+    created = {"targets": {"yemma-postgres-logs/logs_db": dict(absent, action="create", problem=None)}}
+    found = preflight.findings(SETTINGS, host(), ENV_KEYS, endpoints(), EMPTY, {"targets": created})
+    assert found["warnings"] == ["target logs_db does not exist on its server: the provision phase creates it (CREATE "
+                                 "DATABASE, owned by yemma)"]
+    refused = {"targets": {"yemma-postgres-logs/logs_db": dict(absent, action="refuse", problem="does not exist ... CREATE DATABASE")}}
+    found = preflight.findings(SETTINGS, host(), ENV_KEYS, endpoints(), EMPTY, {"targets": refused})
+    assert "target logs_db does not exist ... CREATE DATABASE" in found["problems"] and found["warnings"] == []
+
+
+def test_settings_the_login_may_not_make_are_named_instead_of_a_restart_this_tool_would_make():
+    by_hand = ("yemma_db: its server needs max_logical_replication_workers = 7, which yemma may not set (ALTER SYSTEM "
+               "needs a superuser, ...)")
+    reads = {"subscriber": {"restart_needed": True, "changes": ["max_logical_replication_workers 4 -> 7 (restart)"],
+                            "settings_by_hand": [by_hand]}}
+    found = preflight.findings(SETTINGS, host(), ENV_KEYS, endpoints(), EMPTY, reads)["problems"]
+    assert [p for p in found if "max_logical" in p] == [f"the reverse stream: {by_hand}"]
+    online = dict(SETTINGS, dbsplit_mode="online", dbsplit_monolith_restart=True)
+    reads = {"publisher": {"restart_needed": True, "changes": ["wal_level replica -> logical (restart)"],
+                           "settings_by_hand": ["yemma_db: its server needs wal_level = logical, which yemma may not set"]}}
+    found = preflight.findings(online, host(), ENV_KEYS, endpoints(), EMPTY, reads)["problems"]
+    assert [p for p in found if "wal_level" in p] == ["online mode: yemma_db: its server needs wal_level = logical, which "
+                                                      "yemma may not set"]

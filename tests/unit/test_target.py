@@ -75,3 +75,11 @@ def test_a_refused_login_names_the_user_the_database_and_the_fix():
     problem = target.login_refused("yemma", "auth_db", error)
     assert problem.startswith('refuses the login of yemma to auth_db (connection failed: connection to server at')
     assert "password authentication failed" in problem and "put those in the .env" in problem
+
+
+def test_an_absent_database_is_created_when_the_login_may_and_refused_with_the_statement_otherwise():
+    assert target.absent_verdict("yemma", "logs_db", True) == ("create", None)
+    action, why = target.absent_verdict("yemma", "logs_db", False)
+    assert action == "refuse"
+    assert why.startswith("does not exist on its server, and yemma may not create databases there")
+    assert 'CREATE DATABASE "logs_db" OWNER "yemma";' in why and 'ALTER ROLE "yemma" CREATEDB' in why

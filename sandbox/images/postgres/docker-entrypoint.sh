@@ -2,6 +2,8 @@
 # Behaves like the official `postgres` image's entrypoint (the production platform uses
 # postgres:15): POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB, initdb on first start
 # only, /docker-entrypoint-initdb.d, `postgres -c ...` as the container command.
+# One addition, for a managed server's replica: POSTGRES_OWNER / POSTGRES_OWNER_PASSWORD, a
+# login that is no superuser and owns POSTGRES_DB (when it is not POSTGRES_USER).
 set -euo pipefail
 
 : "${PGDATA:=/var/lib/postgresql/data}"
@@ -63,6 +65,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     if [ "$POSTGRES_DB" != "postgres" ]; then
         # :"db" quotes the identifier (psql only interpolates on stdin, not with -c).
         echo 'CREATE DATABASE :"db";' \
+            | as_postgres "${psql[@]}" --dbname postgres --set db="$POSTGRES_DB" -q
+    fi
+    if [ -n "${POSTGRES_OWNER:-}" ] && [ "$POSTGRES_OWNER" != "$POSTGRES_USER" ] && [ "$POSTGRES_DB" != "postgres" ]; then
+        echo "entrypoint: $POSTGRES_DB owned by $POSTGRES_OWNER (not a superuser)"
+        # On stdin, quoted here: the password is on no command line.
+        owner="\"${POSTGRES_OWNER//\"/\"\"}\"" password="'${POSTGRES_OWNER_PASSWORD//\'/\'\'}'"
+        printf 'CREATE ROLE %s LOGIN PASSWORD %s;\nALTER DATABASE :"db" OWNER TO %s;\n' "$owner" "$password" "$owner" \
             | as_postgres "${psql[@]}" --dbname postgres --set db="$POSTGRES_DB" -q
     fi
     shopt -s nullglob

@@ -3,7 +3,7 @@
 A module that takes a connection dict (``source``, ``target``) extends
 ``yemma.dbsplit.connection.<ROLE>``; ROLE ``RUNTIME`` variants add where the PostgreSQL
 client tools run; ``SERVERS`` is dbsplit_reverse_server's list of servers, each with its
-connection. The text is composed here so that each suboption is written once.
+connection, and ``LOGIN_SERVERS`` dbsplit_login_info's. The text is composed here so that each suboption is written once.
 """
 
 _CONNECTION = """
@@ -76,28 +76,38 @@ options:
 """
 
 
-def _servers(suboptions):
+def _servers(description, server, suboptions, last):
     nested = "\n".join("    " + line if line else line for line in suboptions.split("\n"))
     return f"""
 options:
   servers:
-    description: The servers to prepare.
+    description: {description}
     type: list
     elements: dict
     required: true
     suboptions:
       name: {{description: "What the results and problems name it by (a target key, the source database).", type: str, required: true}}
       server:
-        description: Connection to a database of the server (a superuser, for ALTER SYSTEM).
+        description: {server}
         type: dict
         required: true
         suboptions:{nested}
-      streams:
+{last}"""
+
+
+_STREAMS = """      streams:
         description:
           - How many slots its publications need (one a stream, online mode adds its table-sync workers), or how many
             streams it subscribes to.
         type: int
         required: true
+"""
+
+_TABLES = """      tables:
+        description: Tables the login must act as the owner of, as PostgreSQL prints them.
+        type: list
+        elements: str
+        default: []
 """
 
 
@@ -120,4 +130,7 @@ class ModuleDocFragment:
     TARGETS = _targets("Every target of the plan, with its connection.", _CONNECTION)
     TARGETS_RUNTIME = _targets("Every target of the plan, with its connection and where its client tools run.", _RUNTIME)
     ALEMBIC_SERVICES = _alembic_services(_CONNECTION)
-    SERVERS = _servers(_CONNECTION)
+    SERVERS = _servers("The servers to prepare.", "Connection to a database of the server (a superuser, for ALTER SYSTEM).",
+                       _CONNECTION, _STREAMS)
+    LOGIN_SERVERS = _servers("The servers to read, each the login on one database.", "How the tool logs in there.",
+                             _CONNECTION, _TABLES)

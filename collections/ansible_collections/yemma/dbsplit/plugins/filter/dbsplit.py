@@ -3,7 +3,7 @@
 import json
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import online, plan, reverse, schema, target, verify
-from ansible_collections.yemma.dbsplit.plugins.plugin_utils import outcomes
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import outcomes, privileges
 from ansible_collections.yemma.dbsplit.plugins.plugin_utils.outcomes import (object_fate_lines, online_late, plan_lines,
                                                                              reverse_result_line)
 
@@ -122,6 +122,12 @@ def publisher_servers(endpoints):
     return list(servers.values())
 
 
+def target_logins(endpoints):
+    """[{name, server}] for dbsplit_login_info: each running target, by its label."""
+    return [{"name": endpoint["label"], "server": endpoint["connection"]}
+            for _key, endpoint in sorted(endpoints.items()) if endpoint["running"]]
+
+
 def alembic_services(services, endpoints, only=None):
     """[{name, alembic, endpoint}] of the Alembic services of the map (those named in ``only``,
     if given), each with its new database's connection, for dbsplit_alembic_stamp."""
@@ -233,6 +239,8 @@ class FilterModule:
             "online_late": online_late,
             "with_endpoints": with_endpoints,
             "publisher_servers": publisher_servers,
+            "target_logins": target_logins,
+            "new_databases_privilege_problems": privileges.new_databases_problems,
             "alembic_services": alembic_services,
             "reverse_result_line": reverse_result_line,
 

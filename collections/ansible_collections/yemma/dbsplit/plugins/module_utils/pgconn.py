@@ -63,6 +63,14 @@ def targets_option(endpoint_options):
                              endpoint=dict(type="dict", required=True, options=endpoint_options)))
 
 
+def servers_option(**per_server):
+    """argument_spec of ``servers``: servers by name, each with its connection and the options
+    ``per_server`` adds (doc fragment yemma.dbsplit.connection.SERVERS, LOGIN_SERVERS)."""
+    return dict(type="list", elements="dict", required=True,
+                options=dict(name=dict(type="str", required=True),
+                             server=dict(type="dict", required=True, options=CONNECTION_OPTIONS), **per_server))
+
+
 def tools_runtime(params):
     return {"image": params["tools_image"], "network": params["tools_network"],
             "host": params["tools_host"], "port": params["login_port"], "user": params["login_user"],

@@ -24,8 +24,9 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import login, pgconn, verify
 from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_ident
+from ansible_collections.yemma.dbsplit.plugins.module_utils.target import maintenance_connection
 
 PUBLICATION = "dbsplit_reverse"
 # What a target server needs; a slot kept by an absent subscriber holds WAL up to the cap.
@@ -53,35 +54,48 @@ def _settings(conn, names):
     return {name: {"setting": setting, "unit": unit, "pending_restart": pending} for name, setting, unit, pending in rows}
 
 
-def _alter_system(conn, name, value):
-    conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+def _apply(conn, settings, check_mode):
+    """ALTER SYSTEM SET each of ``settings`` ([(name, value)]). Returns the settings left for
+    someone who may to set (the login may not ALTER SYSTEM them: a managed server, a role that
+    is not a superuser): named, never tried, so a check run says the same as the run would."""
+    if not settings:
+        return []
+    if not login.may_alter_system(conn, [name for name, _value in settings]):
+        return [f"{name} = {value}" for name, value in settings]
+    if not check_mode:
+        for name, value in settings:
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    return []
 
 
 def prepare_publisher(conn, wal_keep_mb, check_mode, slots=0):
     """Set what a server needs to publish: ``wal_level = logical`` (applied at the next
     restart), room for ``slots`` more slots and WAL senders besides those other tools use
-    (a restart), and the cap on the WAL a slot may hold. Returns (changes, restart_needed)."""
+    (a restart), and the cap on the WAL a slot may hold. Returns (changes, restart_needed,
+    by_hand: the settings the login may not make)."""
     current = _settings(conn, PUBLISHER_SETTINGS)
-    changes = []
+    changes, settings = [], []
     if current["wal_level"]["setting"] != "logical":
         changes.append(f"wal_level {current['wal_level']['setting']} -> logical (restart)")
-        if not check_mode:
-            _alter_system(conn, "wal_level", "logical")
+        settings.append(("wal_level", "logical"))
     wanted = _slots_in_use(conn) + slots
     for name in ("max_replication_slots", "max_wal_senders"):
         if slots and int(current[name]["setting"]) < wanted:
             changes.append(f"{name} {current[name]['setting']} -> {wanted} (restart)")
-            if not check_mode:
-                _alter_system(conn, name, wanted)
+            settings.append((name, wanted))
     keep = current["max_slot_wal_keep_size"]  # MB
-    if int(keep["setting"]) != wal_keep_mb:
+    reload = int(keep["setting"]) != wal_keep_mb
+    if reload:
         changes.append(f"max_slot_wal_keep_size {keep['setting']} MB -> {wal_keep_mb} MB")
-        if not check_mode:
-            _alter_system(conn, "max_slot_wal_keep_size", f"{wal_keep_mb}MB")
-            conn.execute("SELECT pg_reload_conf()")
-    restart = any(change.endswith("(restart)") for change in changes) or any(
+        settings.append(("max_slot_wal_keep_size", f"{wal_keep_mb}MB"))
+    by_hand = _apply(conn, settings, check_mode)
+    # pg_reload_conf is a superuser's unless granted: else the cap takes effect at a restart.
+    reloadable = conn.execute("SELECT has_function_privilege('pg_reload_conf()', 'EXECUTE')").fetchone()[0]
+    if reload and reloadable and not by_hand and not check_mode:
+        conn.execute("SELECT pg_reload_conf()")
+    restart = any(change.endswith("(restart)") for change in changes) or (reload and not reloadable) or any(
         current[name]["pending_restart"] for name in ("wal_level", "max_replication_slots", "max_wal_senders"))
-    return changes, restart
+    return changes, restart, by_hand
 
 
 def _slots_in_use(conn):
@@ -92,7 +106,8 @@ def _slots_in_use(conn):
 
 def prepare_subscriber(conn, streams, check_mode):
     """Give the monolith's server an apply worker for each of ``streams`` subscriptions
-    (besides those it holds already). Returns (changes, restart_needed)."""
+    (besides those it holds already). Returns (changes, restart_needed, by_hand: the settings
+    the login may not make)."""
     current = _settings(conn, ("max_logical_replication_workers", "max_worker_processes", "max_replication_slots"))
     others = conn.execute("SELECT count(*) FROM pg_subscription WHERE subname NOT LIKE 'dbsplit\\_reverse\\_%'").fetchone()[0]
     needed = streams + others
@@ -101,36 +116,63 @@ def prepare_subscriber(conn, streams, check_mode):
               "max_worker_processes": needed + 1 + SPARE_WORKERS,
               # on a subscriber, each subscription takes a replication origin from this pool
               "max_replication_slots": needed}
-    changes = []
+    changes, settings = [], []
     for name, value in wanted.items():
         if int(current[name]["setting"]) < value:
             changes.append(f"{name} {current[name]['setting']} -> {value} (restart)")
-            if not check_mode:
-                _alter_system(conn, name, value)
+            settings.append((name, value))
+    by_hand = _apply(conn, settings, check_mode)
     restart = bool(changes) or any(s["pending_restart"] for s in current.values())
-    return changes, restart
+    return changes, restart, by_hand
 
 
 def prepare_servers(psycopg, servers, role, wal_keep_mb, check_mode):
     """Prepare every server of ``servers`` ([{name, server, streams}]) at once as a publisher or
-    the subscriber: {name: {changes, restart_needed, problems}}. ``problems``: what still stops
-    a publisher once set and restarted (none while a restart is pending: it is the caller's)."""
+    the subscriber: {name: {changes, restart_needed, problems, by_hand}}. ``problems``: what
+    still stops a publisher once set and restarted (none while a restart is pending: it is the
+    caller's). ``by_hand``: the settings the login may not make ("name = value"), left to whoever
+    may, with the restart; a run (not a check) fails on them, naming them."""
     def prepare(spec):
         try:
-            with pgconn.connect(psycopg, spec["server"]) as conn:
+            with server_session(psycopg, spec["server"]) as conn:
                 if role == "subscriber":
-                    changes, restart = prepare_subscriber(conn, spec["streams"], check_mode)
-                    return {"changes": changes, "restart_needed": restart, "problems": []}
-                changes, restart = prepare_publisher(conn, wal_keep_mb, check_mode, spec["streams"])
-                return {"changes": changes, "restart_needed": restart,
-                        "problems": [] if restart else publisher_problems(conn, spec["streams"])}
+                    changes, restart, by_hand = prepare_subscriber(conn, spec["streams"], check_mode)
+                    problems = []
+                else:
+                    changes, restart, by_hand = prepare_publisher(conn, wal_keep_mb, check_mode, spec["streams"])
+                    problems = [] if restart else publisher_problems(conn, spec["streams"])
         except psycopg.Error as exc:
             raise ReverseError(f"cannot prepare {spec['name']} ({spec['server']['login_host']}) for the reverse stream: "
                                f"{str(exc).strip()}") from None
+        if by_hand and not check_mode:
+            raise ReverseError(f"{spec['name']}: {by_hand_problem(spec['server']['login_user'], by_hand)}")
+        return {"changes": changes, "restart_needed": restart, "problems": problems, "by_hand": by_hand}
 
     with ThreadPoolExecutor(max_workers=max(1, len(servers))) as pool:
         results = [(spec["name"], pool.submit(prepare, spec)) for spec in servers]
     return {name: future.result() for name, future in results}
+
+
+def server_session(psycopg, server):
+    """A session on the server of ``server``: on its database, or on a maintenance one while that
+    database does not exist yet (the provision phase creates it; a check run does not). Settings
+    and slots are the server's, read the same from any database."""
+    try:
+        return pgconn.connect(psycopg, server)
+    except psycopg.OperationalError:
+        conn = maintenance_connection(psycopg, server)
+        if conn is None:
+            raise
+        return conn
+
+
+def by_hand_problem(user, settings):
+    """The settings of a server its login may not ALTER SYSTEM, with who may and how."""
+    names = ", ".join(setting.split(" = ")[0] for setting in settings)
+    return (f"its server needs {', '.join(settings)}, which {user} may not set: GRANT ALTER SYSTEM ON PARAMETER {names} "
+            f"TO {pgconn.quote_ident(user)}; (PostgreSQL 15 on, and this tool sets them), or have them set where its "
+            "configuration is kept (postgresql.conf, the provider's parameter group) and the server restarted, then "
+            "run again")
 
 
 def publisher_problems(conn, slots):
@@ -225,33 +267,22 @@ def _writable(conn):
     conn.execute("SET default_transaction_read_only = off")
 
 
-# Every setting by which a server writes a statement's text to its log or keeps it
-# (pg_stat_statements), each turned off for the session that runs CREATE SUBSCRIPTION, whose
-# text carries the password: logged statements, failed ones (log_min_error_statement prints
-# the statement with its error), slow or sampled ones (log_min_duration_*, the sample rates,
-# common where pgBadger reads the log), the parse trees of debug_print_*, and
-# pg_stat_statements' record of utility statements. A setting the server lacks (an older
-# version, pg_stat_statements not loaded) is skipped.
-STATEMENT_LOGGING_OFF = {
-    "log_statement": "none",
-    "log_min_error_statement": "panic",
-    "log_min_duration_statement": "-1",
-    "log_min_duration_sample": "-1",
-    "log_statement_sample_rate": "0",
-    "log_transaction_sample_rate": "0",
-    "debug_print_parse": "off",
-    "debug_print_rewritten": "off",
-    "debug_print_plan": "off",
-    "pg_stat_statements.track_utility": "off",
-}
-
-
 def _unlogged(conn):
-    """Turn off, for this session, everything that would log or keep a statement's text."""
-    present = [name for (name,) in conn.execute("SELECT name FROM pg_settings WHERE name = ANY(%s)",
-                                                (list(STATEMENT_LOGGING_OFF),))]
-    for name in present:
-        conn.execute("SELECT set_config(%s, %s, false)", (name, STATEMENT_LOGGING_OFF[name]))
+    """Turn off, for this session, everything that would log or keep a statement's text; a
+    setting it may not turn off and that would log the password is refused before the statement."""
+    left_on = login.turn_off_logging(conn)
+    if left_on:
+        raise ReverseError(logging_problem(conn.info.user, [f"{name} = {value}" for name, value in left_on]))
+
+
+def logging_problem(user, settings):
+    """Settings a session of ``user`` may not turn off and that would log CREATE SUBSCRIPTION's
+    password, with the statements that let it."""
+    names = ", ".join(setting.split(" = ")[0] for setting in settings)
+    role = pgconn.quote_ident(user)
+    return (f"a session of {user} may not turn off {names}, which would write the password CREATE SUBSCRIPTION carries to "
+            f"the server's log or pg_stat_statements: GRANT SET ON PARAMETER {names} TO {role}; (PostgreSQL 15 on), or, "
+            f"as a superuser, {' '.join(f'ALTER ROLE {role} SET {setting};' for setting in settings)}")
 
 
 def subscribe(conn, target, name, connection, check_mode, copy_data=False, publication=PUBLICATION):

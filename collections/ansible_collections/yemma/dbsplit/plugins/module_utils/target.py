@@ -63,13 +63,63 @@ def login_refused(user, database, error):
             "remove its container and volume")
 
 
+# Where a login is tried when its database may not exist: the databases initdb makes.
+MAINTENANCE_DATABASES = ("postgres", "template1")
+
+
+def maintenance_connection(psycopg, endpoint):
+    """The login's session on a maintenance database of the target's server, or None when the
+    server refuses it there too."""
+    for maintenance in MAINTENANCE_DATABASES:
+        try:
+            return pgconn.connect(psycopg, endpoint, dbname=maintenance)
+        except psycopg.OperationalError:
+            continue
+    return None
+
+
+def server_without_database(psycopg, endpoint):
+    """When the target's database refuses the login: {exists, may_create, server_version} as
+    the server tells the same login on a maintenance database (whatever the language of its
+    messages), or None when it refuses the login there too."""
+    conn = maintenance_connection(psycopg, endpoint)
+    if conn is None:
+        return None
+    with conn:
+        exists, may_create = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_database WHERE datname = %s), "
+            "(SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user)", (endpoint["db"],)).fetchone()
+        return {"exists": exists, "may_create": may_create, "server_version": conn.info.server_version}
+
+
+def create_statement(database):
+    return f"CREATE DATABASE {pgconn.quote_ident(database)}"
+
+
+def absent_verdict(user, database, may_create):
+    """(action, problem) for a target database its server does not hold: created by the
+    provision phase (as the image's entrypoint creates its POSTGRES_DB) when the login may, or
+    refused with the statement to run."""
+    if may_create:
+        return "create", None
+    return "refuse", (f"does not exist on its server, and {user} may not create databases there: run there, as a "
+                      f"superuser, {create_statement(database)} OWNER {pgconn.quote_ident(user)}; (or let the login "
+                      f"create it: ALTER ROLE {pgconn.quote_ident(user)} CREATEDB), then run again")
+
+
 def judge(psycopg, endpoint, plan_hash, backup_id):
     """{state, objects, plan, backup, action, problem} of one target: what it holds and what a
-    transfer would do with it. A target that refuses the login is unreachable, and refused
-    with the fix (the preflight lists it with the other problems)."""
+    transfer would do with it. A database its server does not hold is "absent" (created at
+    provision when the login may); a target that refuses the login is unreachable; either
+    refusal comes with the fix (the preflight lists it with the other problems)."""
     try:
         conn = pgconn.connect(psycopg, endpoint)
     except psycopg.OperationalError as exc:
+        server = server_without_database(psycopg, endpoint)
+        if server is not None and not server["exists"]:
+            action, problem = absent_verdict(endpoint["login_user"], endpoint["db"], server["may_create"])
+            return {"state": "absent", "objects": 0, "plan": None, "backup": None, "action": action,
+                    "problem": problem, "server_version": server["server_version"]}
         return {"state": "unreachable", "objects": None, "plan": None, "backup": None, "action": "refuse",
                 "problem": login_refused(endpoint["login_user"], endpoint["db"], exc), "server_version": None}
     with conn:
@@ -78,6 +128,14 @@ def judge(psycopg, endpoint, plan_hash, backup_id):
     action, problem = verdict(info, plan_hash, backup_id)
     return {"state": info["state"], "objects": info["objects"], "plan": info["plan"], "backup": info["backup"],
             "action": action, "problem": problem, "server_version": server_version}
+
+
+def create(psycopg, endpoint, check_mode=False):
+    """Create the target's database on its server, owned by the login (CREATE DATABASE cannot
+    run in a transaction: the maintenance session is in autocommit)."""
+    if not check_mode:
+        with maintenance_connection(psycopg, endpoint) as conn:
+            conn.execute(create_statement(endpoint["db"]))
 
 
 def verdict(info, plan_hash, backup_id):

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, pgconn
+from ansible_collections.yemma.dbsplit.plugins.module_utils.target import judge
 
 
 def planned_relations(target_plan):
@@ -62,6 +63,18 @@ def view_as_printed_by(psycopg, params, definition):
             return f"{definition} (which this server refuses: {str(exc).strip()})"
         finally:
             conn.rollback()
+
+
+def split_restored(psycopg, targets):
+    """(the targets this tool restored, labels of the others: empty, half restored, returned, or
+    not created yet: the transfer restores them), from each one's marker (module_utils/target)."""
+    restored, others = [], []
+    for spec in targets:
+        if judge(psycopg, spec["endpoint"], "", None)["state"] in ("restored", "live"):
+            restored.append(spec)
+        else:
+            others.append(spec["plan"]["label"])
+    return restored, others
 
 
 def use_snapshot(conn, snapshot):

@@ -137,11 +137,15 @@ def cutover_summary(cutover, downtime, proven, source_database, labels, check_mo
     return said
 
 
-def provision_summary(targets, reverse_stream, changes, wal_keep_mb, check_mode):
-    """The provision's one line: the new databases running, and what their servers were (or, in a
-    check run before they exist, would be) given for the reverse stream."""
+def provision_summary(targets, created, reverse_stream, publishers, wal_keep_mb, check_mode):
+    """The provision's one line: the new databases running (and those it created on them:
+    dbsplit_target_create's result), and what their servers were (or, in a check run before they
+    exist, would be) given for the reverse stream (dbsplit_reverse_server's result)."""
     running = [target for target in targets.values() if target["running"]]
     said = f"{len(running)} of {len(targets)} new databases running, with the infrastructure"
+    if created.get("created"):
+        said += f" ({', '.join(created['created'])} created)"
+    changes = publishers.get("changes", [])
     if not reverse_stream:
         return said
     said += ", ready to publish the reverse stream" + (f" (set: {'; '.join(changes)})" if changes else "")
@@ -169,9 +173,12 @@ def verify_summary(verified, source_database):
         return (f"online mode: the targets still stream the services' writes; each is proven equal to {source_database} at "
                 "the cutover, on snapshots of both taken at the freeze")
     tables = [figures for per_target in verified["tables"].values() for figures in per_target]
-    return (f"{len(tables)} tables in {len(verified['tables'])} databases equal the source: "
+    said = (f"{len(tables)} tables in {len(verified['tables'])} databases equal the source: "
             f"{sum(figures['rows'] for figures in tables)} rows, checksums, sequences, enums, schema, "
             f"{verified.get('objects', 0)} other objects")
+    if verified.get("not_restored"):
+        said += f"; would compare {', '.join(verified['not_restored'])} once restored"
+    return said
 
 
 def alembic_summary(stamped, check_mode):

@@ -11,7 +11,7 @@ A read that a task skipped is an Ansible result with ``skipped: true``, or None.
 
 import os
 
-from ansible_collections.yemma.dbsplit.plugins.plugin_utils import disk, settings, versions
+from ansible_collections.yemma.dbsplit.plugins.plugin_utils import disk, privileges, settings, versions
 
 # community.docker.docker_compose_v2 needs Compose 2.18 or later.
 COMPOSE_MIN_VERSION = "2.18.0"
@@ -75,8 +75,8 @@ def dump_findings(s, host):
 
 def findings(s, host, env_keys, endpoints, recorded, reads):
     """{problems, warnings, memory} of the whole preflight. ``reads``: what the preflight's
-    tasks read, by name: dump_source, ping, freeze, subscriber, publisher, plan, targets (each
-    a module's result, or skipped)."""
+    tasks read, by name: dump_source, ping, freeze, subscriber, publisher, plan, targets, login
+    (each a module's result, or skipped)."""
     stage = recorded["stage"]
     source = s["dbsplit_source"]
     is_dump = "dump_file" in source
@@ -103,7 +103,9 @@ def findings(s, host, env_keys, endpoints, recorded, reads):
     if freeze:
         problems += freeze.get("problems", [])
     subscriber = _done(reads.get("subscriber"))
-    if subscriber and subscriber.get("restart_needed") and "compose_service" not in source:
+    if subscriber and subscriber.get("settings_by_hand"):
+        problems += [f"the reverse stream: {problem}" for problem in subscriber["settings_by_hand"]]
+    elif subscriber and subscriber.get("restart_needed") and "compose_service" not in source:
         problems.append(f"the monolith's server needs {'; '.join(subscriber['changes'])} for the reverse stream, and a "
                         "restart, which this tool makes only for a source with a compose_service: set them (ALTER SYSTEM) "
                         "and restart it, or set dbsplit_reverse_stream: false (a rollback after the cutover then loses what "
@@ -115,7 +117,9 @@ def findings(s, host, env_keys, endpoints, recorded, reads):
         problems.append("online mode copies from the live monolith while it serves; a dump file (Option A) cannot serve: "
                         "use dbsplit_mode: offline")
     publisher = _done(reads.get("publisher"))
-    if publisher and publisher.get("restart_needed") and not (s["dbsplit_monolith_restart"] and "compose_service" in source):
+    if publisher and publisher.get("settings_by_hand"):
+        problems += [f"online mode: {problem}" for problem in publisher["settings_by_hand"]]
+    elif publisher and publisher.get("restart_needed") and not (s["dbsplit_monolith_restart"] and "compose_service" in source):
         changes = "; ".join(change for change in publisher["changes"] if "restart" in change)
         fix = ("run again with -e dbsplit_monolith_restart=true and the stop phase makes it, or set them yourself (ALTER "
                "SYSTEM SET ...) and restart it" if "compose_service" in source
@@ -123,6 +127,10 @@ def findings(s, host, env_keys, endpoints, recorded, reads):
         problems.append(f"online mode: the server of {source['database']} needs {changes}, which takes a restart of its "
                         f"postgres (the old services lose their connections for a few seconds). Schedule it: {fix}; or use "
                         "dbsplit_mode: offline")
+    source_login = _done(reads.get("login"))
+    if source_login:
+        problems += privileges.source_problems(source_login["servers"][source["database"]], s["dbsplit_mode"],
+                                               s["dbsplit_reverse_stream"] and not is_dump)
     plan_read = _done(reads.get("plan"))
     if plan_read:
         problems += plan_read["problems"]
@@ -138,6 +146,8 @@ def findings(s, host, env_keys, endpoints, recorded, reads):
                                 "volume if nothing in it is needed")
     problems += [f"target {state['label']} {state['problem']}" for _key, state in sorted(target_states.items())
                  if state["action"] == "refuse"]
+    warnings += [f"target {state['label']} does not exist on its server: the provision phase creates it (CREATE DATABASE, "
+                 f"owned by {s['dbsplit_db_user']})" for _key, state in sorted(target_states.items()) if state["action"] == "create"]
     new_stack = host["configs"].get(s["dbsplit_compose_file"])
     if plan_read and stage == "migrating" and new_stack is not None:
         kept = {key for key, state in target_states.items() if state["action"] == "keep"}
