@@ -35,6 +35,10 @@ options:
     description: How long to wait for O(after_file), and for O(scan_after_file), in seconds.
     type: int
     default: 600
+  sample_keys:
+    description: Keys shown per kind of difference (missing, extra, different) of a table that differs (M(dbsplit_verify)'s O(sample_keys)).
+    type: int
+    default: 20
   scan_after_file:
     description:
       - Once the snapshots are held, wait for this file before scanning (the cutover writes it once the new services
@@ -92,6 +96,7 @@ def main():
             after_file=dict(type="path"),
             after_timeout=dict(type="int", default=600),
             scan_after_file=dict(type="path"),
+            sample_keys=dict(type="int", default=20),
         ),
         supports_check_mode=True,
     )
@@ -107,7 +112,7 @@ def main():
             psycopg, params["source"], params["targets"], params["jobs"], None if module.check_mode else params["ready_file"],
             # The services start first (scanning would slow their start); after_timeout bounds the wait, then it scans anyway.
             (lambda: online.wait_for_file(params["scan_after_file"], params["after_timeout"]))
-            if params["scan_after_file"] and not module.check_mode else None)
+            if params["scan_after_file"] and not module.check_mode else None, params["sample_keys"])
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot take the snapshots of the proof: {exc}", tables={}, differences=[])
     if differences:

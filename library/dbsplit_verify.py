@@ -26,7 +26,11 @@ description:
     it (superusers), else object by object with C(lo_get), which holds one whole object in the
     server's memory at a time.
   - Fails on any difference, naming each target and what differs. Only reads, so it runs in check mode too.
+  - When a table differs, names its rows (up to O(sample_keys) keys of each kind, counted exactly) - missing in the
+    target, extra in the target, different. Only the differing table is read again, twice per side (sums per bucket of
+    rows by a hash of the key, then the rows of the differing buckets ordered by key, streamed), with flat memory.
   - Online mode proves every target on snapshots taken at the freeze with M(dbsplit_snapshot_proof).
+  - verify.yml runs it at any time, reading each side at O(consistent_point), in the background with O(progress_file).
 requirements:
   - psycopg >= 3.1 (psycopg 3, python3-psycopg on Debian 12) for the managed host's Python
 options:
@@ -54,6 +58,37 @@ options:
     type: str
     choices: [refreshed_on_target, by_query]
     default: refreshed_on_target
+  sample_keys:
+    description:
+      - Keys shown per kind of difference (missing, extra, different) of a table that differs; the counts are exact
+        whatever this is. Keys only (a table without a key is named by ctid), never the other columns.
+      - C(0) does not look for the rows.
+    type: int
+    default: 20
+  consistent_point:
+    description:
+      - How each side is read at one instant. C(quiet) (nothing writes, the migration's verify phase) reads them as they
+        are; C(snapshots) exports one snapshot of each side; C(reverse_stream) takes each target's snapshot, then the
+        source's once every reverse stream applied up to it; C(online_copy) takes the source's, then each target's once
+        its copy applied up to it. Sequences, which no snapshot covers, are compared only when C(quiet).
+    type: str
+    choices: [quiet, snapshots, reverse_stream, online_copy]
+    default: quiet
+  stream_timeout:
+    description: Seconds a stream may take to apply up to the snapshot's position, at O(consistent_point) C(reverse_stream) or C(online_copy).
+    type: int
+    default: 120
+  restored_only:
+    description: Compare only the targets this tool restored (or that went live), and list the others in RV(not_restored), as a check run does.
+    type: bool
+    default: false
+  scan:
+    description: C(false) reads no row and returns in RV(plan) what would be compared.
+    type: bool
+    default: true
+  progress_file:
+    description: File rewritten as the tables are compared (JSON with a C(line)), for M(dbsplit_progress) while this runs in the background.
+    type: path
 extends_documentation_fragment:
   - yemma.dbsplit.connection.SOURCE
   - yemma.dbsplit.connection.TARGETS
@@ -84,6 +119,12 @@ tables:
     yemma-postgres-auth/auth_db:
       - {table: public.users, rows: 1520, source_rows: 1520, checksum: 2d711642b726b04401627ca9fbac32f5,
          source_checksum: 2d711642b726b04401627ca9fbac32f5, bytes: 253952, seconds: 0.05}
+    yemma-postgres-payment/payment_db:
+      - {table: public.payments, rows: 900, source_rows: 900, checksum: 9a0c2e46d1b1f0a6f71a4c2fa3b9e0d1,
+         source_checksum: 5be2f1c0d3a94e7e8f6b2d1c0a9e8f7d, bytes: 131072, seconds: 0.04,
+         rows_differing: {key: [id], buckets: 1024, differing_buckets: 1,
+                          counts: {missing: 0, extra: 0, different: 1},
+                          keys: {missing: [], extra: [], different: ["(id)=(42)"]}}}
 objects:
   description: How many objects that are not tables (views, functions, types...) were found equal.
   returned: success
@@ -102,15 +143,33 @@ excused:
   elements: dict
   sample: [{target: yemma-postgres-payment/payment_db, table: public.payments}]
 not_restored:
-  description: Check mode only, the labels of the targets this tool has not restored yet, so not compared.
+  description: In check mode or with O(restored_only), the labels of the targets this tool has not restored yet, so not compared.
   returned: always
   type: list
   elements: str
   sample: [auth_db]
+plan:
+  description: With O(scan=false), per target compared, its C(label), C(tables) and the source's C(bytes) of them.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{label: payment_db, tables: 2, bytes: 16384000}]
+waited:
+  description: Seconds the streams took to apply up to the snapshots' position (O(consistent_point)).
+  returned: always
+  type: float
+  sample: 0.4
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgconn, reverse, verify
+
+
+def slot_name(point):
+    """The slot of a target's stream at ``point`` (verify.consistent_snapshots)."""
+    if point == "online_copy":
+        return lambda plan: online.stream_name(plan["key"], plan["database"])
+    return lambda plan: reverse.subscription_name(plan["key"], plan["database"])
 
 
 def main():
@@ -122,29 +181,51 @@ def main():
             excused=dict(type="list", elements="dict", default=[],
                          options=dict(target=dict(type="str", required=True), table=dict(type="str", required=True))),
             matviews=dict(type="str", choices=["refreshed_on_target", "by_query"], default="refreshed_on_target"),
+            sample_keys=dict(type="int", default=20),
+            consistent_point=dict(type="str", choices=list(verify.CONSISTENT_POINTS), default="quiet"),
+            stream_timeout=dict(type="int", default=120),
+            restored_only=dict(type="bool", default=False),
+            scan=dict(type="bool", default=True),
+            progress_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     psycopg = pgconn.import_psycopg(module)
     params = module.params
     targets, not_restored = params["targets"], []
-    if module.check_mode:
-        # A check run restores nothing: a target this tool has not restored (empty, or not even
-        # created) is compared once the run restores it.
+    # A check run restores nothing: a target this tool has not restored (empty, or not even
+    # created) is compared once the run restores it.
+    if module.check_mode or params["restored_only"]:
         targets, not_restored = verify.split_restored(psycopg, params["targets"])
+    if not params["scan"]:
+        module.exit_json(changed=False, tables={}, differences=[], excused=[], not_restored=not_restored, waited=0.0,
+                         plan=verify.describe(psycopg, params["source"], targets))
+    progress = verify.Progress(params["progress_file"]) if params["progress_file"] else None
     try:
         matviews = verify.MATVIEWS_BY_QUERY if params["matviews"] == "by_query" else verify.MATVIEWS_REFRESHED_ON_TARGET
-        tables, differences = verify.compare(psycopg, params["source"], targets, params["jobs"],
-                                             excused=params["excused"], matviews=matviews)
+        if params["consistent_point"] == "quiet":
+            tables, differences = verify.compare(psycopg, params["source"], targets, params["jobs"],
+                                                 excused=params["excused"], matviews=matviews,
+                                                 sample_keys=params["sample_keys"], progress=progress)
+            waited = 0.0
+        else:
+            tables, differences, waited = verify.audit(psycopg, params["source"], targets, params["jobs"],
+                                                       params["consistent_point"], params["stream_timeout"],
+                                                       slot_name(params["consistent_point"]), params["sample_keys"],
+                                                       progress)
+    except verify.StreamError as exc:
+        module.fail_json(msg=str(exc), tables={}, differences=[], excused=[])
     except psycopg.Error as exc:
         module.fail_json(msg=f"cannot read the source to compare the targets with it: {exc}", tables={}, differences=[],
                          excused=[])
     excused = [item for item in verify.differing_tables(tables) if item in params["excused"]]
     if differences:
         module.fail_json(msg="the targets differ from the source:\n- " + "\n- ".join(differences),
-                         tables=tables, differences=differences, excused=excused)
+                         tables=tables, differences=differences, excused=excused, not_restored=not_restored,
+                         waited=waited)
     module.exit_json(changed=False, tables=tables, differences=[], excused=excused, not_restored=not_restored,
-                     objects=sum(len(verify.placed_objects(target["plan"])) for target in targets))
+                     objects=sum(len(verify.placed_objects(target["plan"])) for target in targets), waited=waited,
+                     plan=[])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark the migration at a given size: reseed the sandbox from nothing, migrate it,
 # print rows, MB, phase durations, downtime and peak memory per process kind.
-#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline | --matrix]   (default 1000; generating 1 GB takes about a minute)
+#   bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline | --matrix | --diff]   (default 1000; generating 1 GB takes about a minute)
 # --rollback: then writes through the new services, stops the monolith for a while, and rolls
 # back (scripts/bench_rollback.py: reverse-stream lag, WAL held, rollback time and downtime).
 # --paths: instead, install.yml from nothing, reset.yml from the backup and rollback.yml with the
@@ -15,6 +15,8 @@
 # --matrix: instead, for each pair of PostgreSQL versions (monolith -> new databases), a migration
 # and its rollback offline and online, each from a fresh sandbox of that size (10 pairs of runs:
 # --size-mb 100 takes about half an hour; scripts/bench_matrix.py).
+# --diff: instead, naming the rows that differ in the largest table (1, 100, 10,000 of them)
+# against its plain proof, with peak memory, and verify.yml's wall time (scripts/bench_diff.py).
 # It tears the current sandbox down first.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -26,6 +28,7 @@ PATHS=false
 ONLINE=false
 OFFLINE=false
 MATRIX=false
+DIFF=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --size-mb) SIZE_MB="${2:?--size-mb needs a number}"; shift 2 ;;
@@ -34,7 +37,8 @@ while [ $# -gt 0 ]; do
         --online) ONLINE=true; shift ;;
         --offline) OFFLINE=true; shift ;;
         --matrix) MATRIX=true; shift ;;
-        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline | --matrix]" ;;
+        --diff) DIFF=true; shift ;;
+        *) die "usage: bash scripts/bench.sh [--size-mb N] [--rollback | --paths | --online | --offline | --matrix | --diff]" ;;
     esac
 done
 bash scripts/bootstrap.sh
@@ -53,6 +57,9 @@ if [ "$ONLINE" = true ]; then
 fi
 if [ "$OFFLINE" = true ]; then
     exec "$REPO_ROOT/.venv/bin/python" scripts/bench_offline.py
+fi
+if [ "$DIFF" = true ]; then
+    exec "$REPO_ROOT/.venv/bin/python" scripts/bench_diff.py
 fi
 "$REPO_ROOT/.venv/bin/python" scripts/bench.py
 if [ "$ROLLBACK" = true ]; then

@@ -121,6 +121,38 @@ def migrated_without_stream():
     sandbox("down")
 
 
+def test_verify_names_the_rows_a_new_database_changed_that_no_stream_carried_back(migrated_without_stream):
+    check = ansible_playbook("verify.yml", "-l", "sandbox", "--check")
+    assert check.returncode == 0, check.stdout[-6000:] + check.stderr[-3000:]
+    assert "verify: would compare 6 new databases (22 tables" in said(check)
+    assert "with yemma_db at one instant (a snapshot of each side)" in said(check)
+
+    equal = ansible_playbook("verify.yml", "-l", "sandbox")
+    assert equal.returncode == 0, equal.stdout[-6000:] + equal.stderr[-3000:]
+    assert "verify: 6 new databases, 22 tables" in said(equal) and "every row, checksum, schema object and enum equal" in said(equal)
+
+    # Written on payment_db alone: with dbsplit_reverse_stream false, nothing carries it to yemma_db.
+    (changed,), = psql("yemma-postgres-payment", "payment_db",
+                       "UPDATE payments SET provider_ref = 'card-4111-secret' WHERE id = (SELECT min(id) + 4 FROM payments) "
+                       "RETURNING id")
+    (deleted,), = psql("yemma-postgres-payment", "payment_db",
+                       "DELETE FROM invoices WHERE id = (SELECT max(id) FROM invoices) RETURNING number")
+    found = ansible_playbook("verify.yml", "-l", "sandbox")
+    assert found.returncode != 0, found.stdout[-6000:]
+    assert (f"payment_db: public.payments: same row count ({psql('yemma-postgres', 'yemma_db', 'SELECT count(*) FROM payments')[0][0]}) "
+            f"but different content; rows by key (id): 1 different; different: (id)=({changed[0]})") in said(found)
+    assert f"public.invoices: " in said(found) and f"missing: (id)=(" in said(found)
+    assert "1 difference(s)" not in said(found) and "2 difference(s) (public.invoices in payment_db: 1 missing; public.payments in payment_db: 1 different)" in said(found)
+    report = json.load(open(os.path.join(newest_report(), "verify.json")))
+    assert report["consistent_point"] == "snapshots" and report["note"].startswith("no reverse stream")
+    assert [(item["table"], item["counts"], item["keys"]["different"]) for item in report["rows_differing"]
+            if item["table"] == "public.payments"] == [("public.payments", {"missing": 0, "extra": 0, "different": 1},
+                                                        [f"(id)=({changed[0]})"])]
+    # Keys only: neither the changed value nor the lost invoice's other columns are shown.
+    text = found.stdout + open(os.path.join(newest_report(), "verify.md")).read() + json.dumps(report)
+    assert "card-4111-secret" not in text and deleted[0] not in text
+
+
 def test_reset_refills_a_broken_database_from_the_backup_and_touches_nothing_else(migrated_without_stream):
     unknown = ansible_playbook("reset.yml", "-l", "sandbox", "-e", "service=auht")
     assert unknown.returncode != 0 and "service auht is not in the map" in said(unknown) and "one of audit, auth, candidate" in said(unknown)

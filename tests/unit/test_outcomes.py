@@ -92,3 +92,41 @@ def test_a_check_run_of_the_verify_names_the_targets_it_compares_once_restored()
     assert outcomes.verify_summary(verified, "yemma_db") == (
         "2 tables in 1 databases equal the source: 15 rows, checksums, sequences, enums, schema, 3 other objects; would "
         "compare logs_db, payment_db once restored")
+
+
+def audit_report(**changes):
+    report = {"source": "yemma_db", "consistent_point": "reverse_stream", "waited": 0.4, "not_restored": [],
+              "check_mode": False, "seconds": 3.2, "sample_keys": 20, "plan": [], "differences": [], "rows_differing": [],
+              "tables": {"h/payment_db": [{"table": "public.payments", "source_rows": 900, "rows": 900}],
+                         "h/auth_db": [{"table": "public.users", "source_rows": 20, "rows": 20}]}}
+    return {**report, **changes}
+
+
+def test_verify_yml_says_what_it_compared_how_and_which_rows_differ():
+    assert outcomes.audit_summary(audit_report()) == (
+        "2 new databases, 2 tables, 920 rows of yemma_db compared at one instant (each new database's snapshot, then "
+        "yemma_db's once every reverse stream had applied up to it: 0.4 s) in 3.2 s: every row, checksum, schema object "
+        "and enum equal")
+    tables = {"h/payment_db": [{"table": "public.payments", "rows_differing": {
+        "key": ["id"], "counts": {"missing": 0, "extra": 0, "different": 1}, "keys": {"different": ["(id)=(42)"]}}}]}
+    differing = outcomes.rows_differing(tables)
+    assert differing == [{"target": "h/payment_db", "table": "public.payments", "key": ["id"],
+                          "counts": {"missing": 0, "extra": 0, "different": 1}, "keys": {"different": ["(id)=(42)"]}}]
+    said = outcomes.audit_summary(audit_report(consistent_point="snapshots", differences=["payment_db: ..."],
+                                               rows_differing=differing, not_restored=["audit_db"]))
+    assert said.endswith("at one instant (a snapshot of each side) in 3.2 s: 1 difference(s) (public.payments in "
+                         "payment_db: 1 different); not restored, not compared: audit_db")
+    check = outcomes.audit_summary(audit_report(check_mode=True, consistent_point="snapshots",
+                                                plan=[{"label": "auth_db", "tables": 3, "bytes": 2 * 1048576}]))
+    assert check == ("would compare 1 new databases (3 tables, 2.00 MB in yemma_db) with yemma_db at one instant (a "
+                     "snapshot of each side), and name up to 20 keys of each kind of row that differs")
+
+
+def test_verify_yml_says_what_its_result_means_where_the_migration_stands():
+    def note(stage, point, reverse_live=False):
+        return outcomes.audit_note({"stage": stage, "reverse_live": reverse_live}, point, "yemma_db")
+    assert "any difference below is a row the stream did not carry" in note("completed", "reverse_stream", True)
+    assert note("completed", "snapshots").startswith("no reverse stream (dbsplit_reverse_stream: false)")
+    assert note("finished", "snapshots").startswith("finish.yml removed the reverse streams")
+    assert note("migrating", "online_copy").startswith("online copy under way")
+    assert note("migrating", "snapshots").startswith("before the cutover")

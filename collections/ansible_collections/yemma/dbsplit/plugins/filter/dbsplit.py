@@ -223,7 +223,8 @@ def plan_table_oids(plan):
 OUTCOMES = {name: getattr(outcomes, name) for name in (
     "plan_printout", "plan_summary", "stop_summary", "backup_summary", "transfer_summary", "online_refusal",
     "reverse_status_lines", "publisher_restart", "install_summary", "install_laps", "schema_missing_refusal",
-    "cutover_summary", "provision_summary", "online_copy_summary", "verify_summary", "alembic_summary", "alembic_would_run", "online_copy_figures")}
+    "cutover_summary", "provision_summary", "online_copy_summary", "verify_summary", "alembic_summary", "alembic_would_run", "online_copy_figures",
+    "audit_note", "audit_summary", "rows_differing")}
 
 
 class FilterModule:
@@ -236,6 +237,7 @@ class FilterModule:
             "plan_lines": plan_lines,
             "target_key": plan.target_key,
             "online_name": online.stream_name,
+            "consistent_point": verify.consistent_point,
             "online_late": online_late,
             "with_endpoints": with_endpoints,
             "publisher_servers": publisher_servers,

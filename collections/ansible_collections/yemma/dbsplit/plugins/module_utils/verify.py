@@ -3,11 +3,12 @@ large objects."""
 
 import json
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import fingerprint, pgconn
+from ansible_collections.yemma.dbsplit.plugins.module_utils import diff, fingerprint, pgconn
 from ansible_collections.yemma.dbsplit.plugins.module_utils.target import judge
 
 
@@ -97,6 +98,18 @@ def measure_table(psycopg, params, snapshot, qname, matview_as_query=False):
     return figures
 
 
+def localise_table(psycopg, source_params, target_params, snapshots, qname, rows, sample):
+    """Which rows of ``qname`` differ (module_utils/diff.py), each side read as its snapshot of
+    ``snapshots`` ({"source", "target"}) sees it, else in one repeatable read transaction."""
+    with pgconn.connect(psycopg, source_params) as src, pgconn.connect(psycopg, target_params) as dst:
+        for conn, snapshot in ((src, snapshots.get("source")), (dst, snapshots.get("target"))):
+            if snapshot:
+                use_snapshot(conn, snapshot)
+            else:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return diff.localise(src, dst, qname, rows, sample)
+
+
 def catalog_differences(psycopg, source_params, target_params, target_plan, snapshots):
     """What is not rows: each table's schema, the sequences, enums, placed objects and large
     objects. Sequences, which no snapshot covers, are left to the online cutover, which carries
@@ -138,7 +151,8 @@ MATVIEWS_REFRESHED_ON_TARGET = ("query", "stored")
 MATVIEWS_BY_QUERY = ("query", "query")
 
 
-def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), matviews=MATVIEWS_REFRESHED_ON_TARGET):
+def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), matviews=MATVIEWS_REFRESHED_ON_TARGET,
+            sample_keys=0, progress=None):
     """Compare every target with the source; reads only. ``targets``: [{plan, endpoint}].
     Return ({target key: per-table figures}, differences, each naming its target's label); a
     target that cannot be read counts as a difference. One pool of ``jobs`` connections scans
@@ -148,12 +162,17 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), m
     exported at the online cutover: every read then sees that instant. ``excused``: [{target,
     table}] whose rows may differ (a rollback after the cutover's proof found them different:
     that difference is why it goes back); their figures are still returned. ``matviews``: how
-    each side's materialized views are read (MATVIEWS_*)."""
+    each side's materialized views are read (MATVIEWS_*). ``sample_keys``: above 0, the rows of
+    each table that differs are then localised (module_utils/diff.py): its figures get
+    ``rows_differing`` and its difference names up to that many keys of each kind.
+    ``progress``: a Progress, told of each table once both its sides are read."""
     excused = {(item["target"], item["table"]) for item in excused}
     snapshots = snapshots or {}
     leaves = [(target, qname) for target in targets for qname in planned_relations(target["plan"])[1]]
     sizes = relation_sizes(psycopg, source_params, [qname for _target, qname in leaves])
-    scans, catalogs = {}, {}
+    scans, catalogs, localised = {}, {}, {}
+    if progress:
+        progress.start(len(leaves), sum(sizes[qname] for _target, qname in leaves))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for target, qname in sorted(leaves, key=lambda leaf: -sizes[leaf[1]]):
             key = target["plan"]["key"]
@@ -161,24 +180,60 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), m
                                                matviews[0] == "query"),
                                    pool.submit(measure_table, psycopg, target["endpoint"], snapshots.get(key), qname,
                                                matviews[1] == "query"))
+            if progress:
+                progress.watch(scans[(key, qname)], sizes[qname])
         for target in targets:
             key = target["plan"]["key"]
             catalogs[key] = pool.submit(catalog_differences, psycopg, source_params, target["endpoint"], target["plan"],
                                         {"source": snapshots.get("source"), "target": snapshots.get(key)}
                                         if snapshots else {})
+        for target, qname in leaves if sample_keys else ():
+            key = target["plan"]["key"]
+            src, dst = (future.exception() or future.result() for future in scans[(key, qname)])
+            if (key, qname) in excused or not tables_of_rows(target["plan"], qname) or isinstance(src, Exception) \
+                    or isinstance(dst, Exception) or (src["rows"], src["checksum"]) == (dst["rows"], dst["checksum"]):
+                continue
+            localised[(key, qname)] = pool.submit(localise_table, psycopg, source_params, target["endpoint"],
+                                                  {"source": snapshots.get("source"), "target": snapshots.get(key)},
+                                                  qname, max(src["rows"], dst["rows"]), sample_keys)
     proven, differences = {}, []
     for target in targets:
         plan = target["plan"]
         try:
             tables, found = table_differences(plan, {q: (s.result(), d.result()) for (k, q), (s, d) in scans.items()
                                                      if k == plan["key"]},
-                                              {table for key, table in excused if key == plan["key"]})
+                                              {table for key, table in excused if key == plan["key"]},
+                                              {q: rows_differing(psycopg, future) for (k, q), future in localised.items()
+                                               if k == plan["key"]})
             found += catalogs[plan["key"]].result()
         except psycopg.Error as exc:
             tables, found = [], [f"cannot compare it: {exc}".strip()]
         proven[plan["key"]] = tables
         differences += [f"{plan['label']}: {difference}" for difference in found]
     return proven, differences
+
+
+def tables_of_rows(target_plan, qname):
+    """Whether ``qname`` is a table (a materialized view's rows come from its tables: those are
+    the ones to localise)."""
+    return any(o["identity"] == qname and o["kind"] == "r" for o in target_plan["objects"].values()
+               if o["class"] == "pg_class")
+
+
+def rows_differing(psycopg, future):
+    """A localisation's result, or why it could not be made (the difference stands all the same)."""
+    try:
+        return future.result()
+    except psycopg.Error as exc:
+        return {"error": f"cannot name its rows: {str(exc).strip()}"}
+
+
+def describe(psycopg, source_params, targets):
+    """What compare would read, reading no row: per target its label, tables and the source's bytes of them."""
+    leaves = {target["plan"]["key"]: planned_relations(target["plan"])[1] for target in targets}
+    sizes = relation_sizes(psycopg, source_params, [qname for qnames in leaves.values() for qname in qnames])
+    return [{"label": target["plan"]["label"], "tables": len(leaves[target["plan"]["key"]]),
+             "bytes": sum(sizes[qname] for qname in leaves[target["plan"]["key"]])} for target in targets]
 
 
 def relation_sizes(psycopg, params, qnames):
@@ -188,21 +243,28 @@ def relation_sizes(psycopg, params, qnames):
                                  (sorted(qnames),)).fetchall())
 
 
-def table_differences(target_plan, measured, excused=()):
+def table_differences(target_plan, measured, excused=(), localised=None):
     """Per-table figures and differences from ``measured``: {table: (source, target)}; a table of
-    ``excused`` differs without it being a difference."""
+    ``excused`` differs without it being a difference. ``localised``: {table: which rows differ
+    (diff.localise)}, added to its figures as ``rows_differing`` and to its difference."""
+    localised = localised or {}
     differences, figures = [], []
     for qname in planned_relations(target_plan)[1]:
         src, dst = measured[qname]
+        rows = localised.get(qname)
+        detail = ""
+        if rows:
+            detail = "; " + (rows["error"] if "error" in rows else diff.summary(rows))
         if qname in excused:
             pass
         elif src["rows"] != dst["rows"]:
-            differences.append(f"{qname}: {src['rows']} rows in the source, {dst['rows']} in the target")
+            differences.append(f"{qname}: {src['rows']} rows in the source, {dst['rows']} in the target{detail}")
         elif src["checksum"] != dst["checksum"]:
-            differences.append(f"{qname}: same row count ({src['rows']}) but different content")
+            differences.append(f"{qname}: same row count ({src['rows']}) but different content{detail}")
         figures.append({"table": qname, "rows": dst["rows"], "source_rows": src["rows"],
                         "checksum": dst["checksum"], "source_checksum": src["checksum"],
-                        "bytes": dst["bytes"], "seconds": max(src["seconds"], dst["seconds"])})
+                        "bytes": dst["bytes"], "seconds": max(src["seconds"], dst["seconds"]),
+                        **({"rows_differing": rows} if rows else {})})
     return figures, differences
 
 
@@ -212,32 +274,174 @@ def differing_tables(proven):
             if figures["rows"] != figures["source_rows"] or figures["checksum"] != figures["source_checksum"]]
 
 
+class Progress:
+    """Tables and bytes compared of the total, and the time left at the rate so far, written to
+    ``path`` (JSON with its ``line``) each time a table's two sides are read: what the
+    dbsplit_progress module shows while dbsplit_verify runs in the background."""
+
+    def __init__(self, path, what="compared"):
+        self.path, self.what = path, what
+        self.tables = self.bytes = self.done_tables = self.done_bytes = 0
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+
+    def start(self, tables, total_bytes):
+        self.tables, self.bytes = tables, total_bytes
+        self.write()
+
+    def watch(self, futures, size):
+        """Count ``size`` bytes done once every future of ``futures`` is."""
+        pending = [len(futures)]
+
+        def one_done(_future):
+            with self.lock:
+                pending[0] -= 1
+                if pending[0] == 0:
+                    self.done_tables += 1
+                    self.done_bytes += size
+                    self.write()
+        for future in futures:
+            future.add_done_callback(one_done)
+
+    def line(self):
+        elapsed = time.monotonic() - self.started
+        said = (f"{self.done_tables} of {self.tables} tables {self.what} ({_mb(self.done_bytes)} of {_mb(self.bytes)} MB), "
+                f"{elapsed:.0f} s")
+        if 0 < self.done_bytes < self.bytes:
+            said += f", about {elapsed * (self.bytes - self.done_bytes) / self.done_bytes:.0f} s left"
+        return said
+
+    def write(self, **extra):
+        state = {"tables": self.tables, "tables_done": self.done_tables, "bytes": self.bytes,
+                 "bytes_done": self.done_bytes, "line": self.line(), **extra}
+        with open(self.path + ".tmp", "w") as out:
+            json.dump(state, out)
+        os.replace(self.path + ".tmp", self.path)
+
+
+def _mb(size):
+    return round(size / 1048576, 1)
+
+
+# How verify.yml reads both sides at one instant (consistent_point):
+#   quiet           nothing writes to either side (the migration's verify phase, services stopped)
+#   snapshots       one snapshot of each side, taken together: no stream joins them
+#   reverse_stream  the services write to the new databases and each reverse stream carries their
+#                   writes to the monolith: each target's snapshot first, then the monolith's once
+#                   every stream applied what its target had committed at its snapshot
+#   online_copy     the monolith serves and streams to the targets (online mode before the
+#                   cutover): the monolith's snapshot first, then each target's once its copy
+#                   applied what the monolith had committed at that snapshot
+CONSISTENT_POINTS = ("quiet", "snapshots", "reverse_stream", "online_copy")
+
+
+def consistent_point(recorded):
+    """Which of CONSISTENT_POINTS an audit of the migration recorded as ``recorded``
+    (module_utils/machine.recorded) takes."""
+    if recorded["reverse_live"]:
+        return "reverse_stream"
+    if recorded["stage"] == "migrating" and recorded.get("online_copy") is not None:
+        return "online_copy"
+    return "snapshots"
+
+
+class StreamError(Exception):
+    """A stream that does not reach the position the comparison waits for."""
+
+
+SLOT_APPLIED_SQL = """
+SELECT confirmed_flush_lsn >= %s::pg_lsn, pg_wal_lsn_diff(%s::pg_lsn, confirmed_flush_lsn)::bigint, active
+FROM pg_replication_slots WHERE slot_name = %s
+"""
+
+
+def wait_stream(publisher, slot, goal, timeout, poll=0.2):
+    """Wait, only reading, until the subscriber of ``slot`` (on ``publisher``) applied every
+    change up to ``goal`` (a WAL position). Returns the seconds waited."""
+    started = time.monotonic()
+    while True:
+        row = publisher.execute(SLOT_APPLIED_SQL, (goal, goal, slot)).fetchone()
+        if row is None:
+            raise StreamError(f"the stream {slot} is gone (no slot on its publisher): the sides cannot be read at one "
+                              "instant; migrate.yml --check says where the migration stands")
+        if row[0]:
+            return round(time.monotonic() - started, 2)
+        if time.monotonic() - started > timeout:
+            raise StreamError(f"the stream {slot} has not applied its publisher's writes up to {goal} after {timeout} s "
+                              f"({row[1]} bytes behind, subscriber {'connected' if row[2] else 'NOT connected'}): "
+                              "the comparison needs it caught up; migrate.yml --check shows each stream")
+        time.sleep(poll)
+
+
+def export_position(conn):
+    """A snapshot held by ``conn`` and the WAL position every transaction it sees committed before."""
+    snapshot = export_snapshot(conn)
+    return snapshot, conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+
+
+def consistent_snapshots(psycopg, held, source, targets, point, timeout, slot_name):
+    """Snapshots of the source and of every target at ``point`` (CONSISTENT_POINTS but quiet),
+    their sessions entered in the ExitStack ``held``: {"source": name, target key: name,
+    "waited": seconds the streams took to catch up}. ``slot_name(target plan)``: the slot of
+    that target's stream (reverse.subscription_name, which imports this module)."""
+    def hold(params):
+        return held.enter_context(pgconn.connect(psycopg, params))
+
+    waited = 0.0
+    snapshots = {}
+    if point == "online_copy":
+        snapshots["source"], goal = export_position(hold(source))
+        with pgconn.connect(psycopg, source) as publisher:
+            for target in targets:
+                waited += wait_stream(publisher, slot_name(target["plan"]), goal, timeout)
+    if point == "reverse_stream":
+        for target in targets:
+            snapshots[target["plan"]["key"]], goal = export_position(hold(target["endpoint"]))
+            with pgconn.connect(psycopg, target["endpoint"]) as publisher:
+                waited += wait_stream(publisher, slot_name(target["plan"]), goal, timeout)
+    for target in targets:
+        snapshots.setdefault(target["plan"]["key"], export_snapshot(hold(target["endpoint"])))
+    snapshots.setdefault("source", export_snapshot(hold(source)))
+    snapshots["waited"] = round(waited, 2)
+    return snapshots
+
+
 def export_snapshot(conn):
     """Open a transaction that holds a snapshot, and return its name (pg_export_snapshot)."""
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     return conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
 
 
-def prove_on_snapshots(psycopg, source, targets, jobs, ready_file, before_scan=None):
+def prove_on_snapshots(psycopg, source, targets, jobs, ready_file, before_scan=None, sample_keys=0):
     """Online mode's proof: take a snapshot of the source and of every target now (sessions
     held open until the end), say so in ``ready_file`` (if given), then compare every target with the
     source as those snapshots see them, while the new services already write. ``targets``:
     [{plan, endpoint}]. ``before_scan``: called once the snapshots are held, before the scans
     (the cutover lets the new services start first: the scans would slow their start). Returns
     ({target key: per-table figures}, [differences, each naming its target]); a target that
-    cannot be compared counts as a difference."""
+    cannot be compared counts as a difference. ``sample_keys``: see compare."""
     with ExitStack() as held:
-        source_snapshot = export_snapshot(held.enter_context(pgconn.connect(psycopg, source)))
-        snapshots = {target["plan"]["key"]: export_snapshot(held.enter_context(pgconn.connect(psycopg, target["endpoint"])))
-                     for target in targets}
+        snapshots = consistent_snapshots(psycopg, held, source, targets, "snapshots", 0, None)
         if ready_file:
             with open(ready_file + ".tmp", "w") as ready:
-                json.dump({"source": source_snapshot, "targets": snapshots, "at": time.time()}, ready)
+                json.dump({"snapshots": snapshots, "at": time.time()}, ready)
             os.rename(ready_file + ".tmp", ready_file)
-        snapshots["source"] = source_snapshot
         if before_scan:
             before_scan()
-        return compare(psycopg, source, targets, jobs, snapshots)
+        return compare(psycopg, source, targets, jobs, snapshots, sample_keys=sample_keys)
+
+
+def audit(psycopg, source, targets, jobs, point, timeout, slot_name, sample_keys=0, progress=None):
+    """verify.yml's comparison: every target with the source, each side read at ``point``
+    (CONSISTENT_POINTS: plain reads when quiet, else consistent_snapshots). Returns (per-table
+    figures, differences, seconds the streams took to catch up), as compare."""
+    with ExitStack() as held:
+        snapshots = consistent_snapshots(psycopg, held, source, targets, point, timeout, slot_name) \
+            if point != "quiet" else {"waited": 0.0}
+        waited = snapshots.pop("waited")
+        proven, differences = compare(psycopg, source, targets, jobs, snapshots or None, sample_keys=sample_keys,
+                                      progress=progress)
+    return proven, differences, waited
 
 
 def large_object_differences(src, dst, planned):

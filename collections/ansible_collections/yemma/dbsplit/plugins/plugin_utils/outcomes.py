@@ -278,3 +278,59 @@ def reverse_result_line(result, source_database):
                                                        else "not applying")
     return (f"{label} -> {source_database}: {state}, {lag}; slot holds {status['held_bytes']} bytes of WAL "
             f"({status.get('wal_status')})")
+
+
+# --- verify.yml ------------------------------------------------------------------------------
+
+AUDIT_POINTS = {
+    "quiet": "as they are (nothing writes)",
+    "snapshots": "at one instant (a snapshot of each side)",
+    "reverse_stream": "at one instant (each new database's snapshot, then {source}'s once every reverse stream had "
+                      "applied up to it: {waited} s)",
+    "online_copy": "at one instant ({source}'s snapshot, then each new database's once its copy had applied up to it: "
+                   "{waited} s)",
+}
+
+
+def audit_note(recorded, point, source_database):
+    """What the comparison's result means where the migration stands (verify.yml's report)."""
+    if point == "reverse_stream":
+        return (f"the services write to the new databases and each reverse stream carries their writes to "
+                f"{source_database}: any difference below is a row the stream did not carry")
+    if point == "online_copy":
+        return (f"online copy under way: the services write to {source_database}, each new database follows it; "
+                "the cutover proves them again on the freeze's snapshots")
+    if recorded["stage"] == "finished":
+        return (f"finish.yml removed the reverse streams: the rows the services wrote since are in the new databases "
+                f"only, and are named below as differences; {source_database} stays as it was then")
+    if recorded["stage"] in ("cutover", "completed"):
+        return (f"no reverse stream (dbsplit_reverse_stream: false): the rows the services wrote on the new databases "
+                f"since the cutover are not in {source_database}, and are named below as differences")
+    return (f"before the cutover: the services write to {source_database}, so the rows written since each new "
+            "database was filled differ (the migration's own proof compares them frozen)")
+
+
+def rows_differing(tables):
+    """[{target, table, key, counts, keys}] of the tables whose rows were localised (verify.compare)."""
+    return [{"target": target, "table": figures["table"], **figures["rows_differing"]}
+            for target, per_target in sorted(tables.items()) for figures in per_target if "rows_differing" in figures]
+
+
+def audit_summary(report):
+    """verify.yml's one line: what it compared, how, and what differs."""
+    source = report["source"]
+    point = AUDIT_POINTS[report["consistent_point"]].format(source=source, waited=report["waited"])
+    skipped = f"; not restored, not compared: {', '.join(report['not_restored'])}" if report["not_restored"] else ""
+    if report["check_mode"]:
+        plan = report["plan"]
+        return (f"would compare {len(plan)} new databases ({sum(target['tables'] for target in plan)} tables, "
+                f"{bytes_to_human(sum(target['bytes'] for target in plan))} in {source}) with {source} {point}, and "
+                f"name up to {report['sample_keys']} keys of each kind of row that differs{skipped}")
+    tables = [figures for per_target in report["tables"].values() for figures in per_target]
+    said = (f"{len(report['tables'])} new databases, {len(tables)} tables, {sum(f['source_rows'] for f in tables)} rows "
+            f"of {source} compared {point} in {report['seconds']} s: ")
+    if not report["differences"]:
+        return said + "every row, checksum, schema object and enum equal" + skipped
+    named = [f"{item['table']} in {item['target'].split('/')[-1]}: " + ", ".join(
+        f"{count} {kind}" for kind, count in item["counts"].items() if count) for item in report["rows_differing"]]
+    return said + f"{len(report['differences'])} difference(s)" + (f" ({'; '.join(named)})" if named else "") + skipped

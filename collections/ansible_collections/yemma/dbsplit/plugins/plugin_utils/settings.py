@@ -39,6 +39,9 @@ INTEGERS = {
     "dbsplit_online_catchup_timeout": (10, 3600, "seconds the cutover waits for the last changes"),
     "dbsplit_online_slots_per_target": (1, 16, "slots an online copy takes on the monolith's server"),
     "dbsplit_online_proof_timeout": (60, 7 * 86400, "seconds the proof at the cutover may take"),
+    "dbsplit_diff_sample_keys": (0, 10000, "keys named per kind of difference of a table"),
+    "dbsplit_verify_stream_timeout": (1, 86400, "seconds verify.yml waits for a stream to catch up"),
+    "dbsplit_verify_timeout": (60, 7 * 86400, "seconds verify.yml's comparison may take"),
 }
 # Multiples of a size (disk space estimates): (lowest, highest).
 FACTORS = {
