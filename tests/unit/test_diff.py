@@ -29,7 +29,7 @@ def test_only_the_buckets_whose_figures_differ_are_read_again():
 def test_keyed_rows_are_missing_extra_or_different_and_equal_rows_pair_up():
     source = [("(1)", 5), ("(2)", 6), ("(4)", 1), ("(5)", 2)]
     target = [("(1)", 5), ("(2)", 7), ("(3)", 1), ("(5)", 2), ("(5)", 2)]  # (5) twice: its unique index is gone
-    found = diff.compare_rows(source, target, ["id"], 20)
+    found = diff.compare_rows(source, target, ["id"], diff.Differences(20))
     assert found.counts == {"missing": 1, "extra": 2, "different": 1}
     assert found.keys == {"missing": ["(id)=(4)"], "extra": ["(id)=(3)", "(id)=(5)"], "different": ["(id)=(2)"]}
 
@@ -37,16 +37,30 @@ def test_keyed_rows_are_missing_extra_or_different_and_equal_rows_pair_up():
 def test_counts_stay_exact_past_the_sample_and_keyless_rows_are_named_by_ctid_only():
     source = [("h1", 3, ["(0,1)", "(0,2)", "(0,3)"]), ("h2", 1, ["(0,4)"])]
     target = [("h1", 1, ["(1,1)"]), ("h3", 4, ["(1,2)"])]  # the server sent one ctid of four (sample 1)
-    found = diff.compare_rows(source, target, None, 1)
+    found = diff.compare_rows(source, target, None, diff.Differences(1))
     assert found.counts == {"missing": 3, "extra": 4, "different": 0}
     assert found.keys == {"missing": ["source ctid (0,1)"], "extra": ["target ctid (1,2)"], "different": []}
 
 
 def test_the_summary_gives_the_counts_then_the_first_keys():
-    found = diff.compare_rows([("(1)", 5), ("(2)", 6)], [("(2)", 7)], ["id"], 1)
-    result = found.result(["id"], 1024, 2)
+    found = diff.compare_rows([("(1)", 5), ("(2)", 6)], [("(2)", 7)], ["id"], diff.Differences(1))
+    result = found.result(["id"], 1024, [3, 9])
+    assert result["differing_buckets"] == 2 and result["recheck"] is None  # nothing remembered: no re-check
     assert diff.summary(result) == "rows by key (id): 1 missing, 1 different; missing: (id)=(1); different: (id)=(2)"
-    assert diff.summary(diff.Differences(5).result(None, 1024, 0)) == "rows by whole rows (no key): no row differs"
+    assert diff.summary(diff.Differences(5).result(None, 1024, [])) == "rows by whole rows (no key): no row differs"
+
+
+def test_a_re_check_counts_only_the_rows_seen_differing_before_and_only_when_it_remembered_them_all():
+    first = diff.compare_rows([("(1)", 5), ("(2)", 6), ("(3)", 1)], [("(2)", 7), ("(3)", 2)], ["id"],
+                              diff.Differences(1, remember=10))
+    result = first.result(["id"], 1024, [4])
+    assert result["recheck"] == {"buckets": [4], "names": ["(id)=(1)", "(id)=(2)", "(id)=(3)"]}
+    # Later: (1) arrived, (2) still differs, (4) is new (written since: not looked at).
+    again = diff.compare_rows([("(1)", 5), ("(2)", 6), ("(3)", 1), ("(4)", 1)], [("(1)", 5), ("(2)", 8), ("(3)", 1)],
+                              ["id"], diff.Differences(5, only=set(result["recheck"]["names"])))
+    assert again.counts == {"missing": 0, "extra": 0, "different": 1} and again.keys["different"] == ["(id)=(2)"]
+    too_many = diff.compare_rows([("(1)", 5), ("(2)", 6)], [], ["id"], diff.Differences(1, remember=1))
+    assert too_many.result(["id"], 1024, [1])["recheck"] is None
 
 
 def test_each_stage_of_the_migration_is_read_at_its_consistent_point():

@@ -148,29 +148,39 @@ def merge_by(left, right, key):
 
 
 class Differences:
-    """Exact counts of missing, extra and different rows, with the first ``sample`` names of each."""
+    """Exact counts of missing, extra and different rows, with the first ``sample`` names of each.
+    ``remember``: also keep every name, up to that many (what a re-check reads again); ``only``:
+    count only the rows of these names (a re-check: the rows seen differing before)."""
 
     KINDS = ("missing", "extra", "different")
 
-    def __init__(self, sample):
-        self.sample = sample
+    def __init__(self, sample, remember=0, only=None):
+        self.sample, self.remember, self.only = sample, remember, only
         self.counts = dict.fromkeys(self.KINDS, 0)
         self.keys = {kind: [] for kind in self.KINDS}
+        self.every = []
 
     def add(self, kind, name=None):
         """Count one row of ``kind``; keep its ``name`` while fewer than ``sample`` are kept."""
+        if self.only is not None and name not in self.only:
+            return
         self.counts[kind] += 1
         if name is not None and len(self.keys[kind]) < self.sample:
             self.keys[kind].append(name)
+        if name is not None and len(self.every) < self.remember:
+            self.every.append(name)
 
-    def result(self, key, buckets, differing):
-        return {"key": key, "buckets": buckets, "differing_buckets": differing,
-                "counts": self.counts, "keys": self.keys}
+    def result(self, key, buckets, selected):
+        """The result the proof reports; ``recheck`` (for a re-check) holds the differing buckets
+        and every name when all were remembered, else None (too many to read again)."""
+        complete = self.remember and sum(self.counts.values()) == len(self.every)
+        return {"key": key, "buckets": buckets, "differing_buckets": len(selected),
+                "counts": self.counts, "keys": self.keys,
+                "recheck": {"buckets": list(selected), "names": self.every} if complete else None}
 
 
-def compare_rows(source_rows, target_rows, key, sample):
-    """Merge two key-ordered streams of differing_rows into Differences."""
-    found = Differences(sample)
+def compare_rows(source_rows, target_rows, key, found):
+    """Merge two key-ordered streams of differing_rows into ``found`` (Differences)."""
     for key_text, (src, dst) in merge_by(source_rows, target_rows, key=lambda row: row[0]):
         if key:
             name = "(" + ", ".join(key) + ")=" + key_text
@@ -195,19 +205,34 @@ def _add_copies(found, kind, side, ctids, surplus):
         found.add(kind, f"{side} ctid {ctids[number]}" if number < len(ctids) else None)
 
 
-def localise(source, target, qname, rows, sample):
+def localise(source, target, qname, rows, sample, remember=0):
     """Which rows of ``qname`` differ between two connections, each already in the transaction
     (or snapshot) to read; ``rows``: the larger side's row count (sizes the buckets). Returns
     {key, buckets, differing_buckets, counts: {missing, extra, different}, keys: {same kinds:
-    the first ``sample`` names}}."""
+    the first ``sample`` names}, recheck: see Differences.result, with ``remember``}."""
     key = relation_key(source, qname)
     buckets = bucket_count(rows)
     selected = differing_buckets(bucket_sums(source, qname, key, buckets), bucket_sums(target, qname, key, buckets))
-    found = Differences(sample)
+    found = Differences(sample, remember)
     if selected:
-        found = compare_rows(differing_rows(source, qname, key, buckets, selected, sample),
-                             differing_rows(target, qname, key, buckets, selected, sample), key, sample)
-    return found.result(key, buckets, len(selected))
+        compare_rows(differing_rows(source, qname, key, buckets, selected, max(sample, remember)),
+                     differing_rows(target, qname, key, buckets, selected, max(sample, remember)), key, found)
+    return found.result(key, buckets, selected)
+
+
+def recheck(source, target, qname, earlier, sample):
+    """Read again, at a later instant, only the rows ``earlier`` (a localise result with its
+    recheck) found differing: those that differ still, counted and named as localise does (a
+    row written while a stream carried it differs at one instant and agrees at the next)."""
+    again = earlier["recheck"]
+    found = Differences(sample, only=set(again["names"]))
+    count = max(sample, len(again["names"]))
+    compare_rows(differing_rows(source, qname, earlier["key"], earlier["buckets"], again["buckets"], count),
+                 differing_rows(target, qname, earlier["key"], earlier["buckets"], again["buckets"], count),
+                 earlier["key"], found)
+    result = found.result(earlier["key"], earlier["buckets"], again["buckets"])
+    result["settled"] = sum(earlier["counts"].values()) - sum(result["counts"].values())
+    return result
 
 
 def summary(result):

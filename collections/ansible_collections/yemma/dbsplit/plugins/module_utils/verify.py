@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import diff, fingerprint, pgconn
 from ansible_collections.yemma.dbsplit.plugins.module_utils.target import judge
@@ -98,16 +98,30 @@ def measure_table(psycopg, params, snapshot, qname, matview_as_query=False):
     return figures
 
 
-def localise_table(psycopg, source_params, target_params, snapshots, qname, rows, sample):
-    """Which rows of ``qname`` differ (module_utils/diff.py), each side read as its snapshot of
-    ``snapshots`` ({"source", "target"}) sees it, else in one repeatable read transaction."""
+@contextmanager
+def both_sides(psycopg, source_params, target_params, snapshots):
+    """Connections to both sides, each reading as its snapshot of ``snapshots`` ({"source",
+    "target"}) sees it, else in one repeatable read transaction of its own."""
     with pgconn.connect(psycopg, source_params) as src, pgconn.connect(psycopg, target_params) as dst:
         for conn, snapshot in ((src, snapshots.get("source")), (dst, snapshots.get("target"))):
             if snapshot:
                 use_snapshot(conn, snapshot)
             else:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return diff.localise(src, dst, qname, rows, sample)
+        yield src, dst
+
+
+def localise_table(psycopg, source_params, target_params, snapshots, qname, rows, sample, remember=0):
+    """Which rows of ``qname`` differ (diff.localise), read as ``snapshots`` see both sides."""
+    with both_sides(psycopg, source_params, target_params, snapshots) as (src, dst):
+        return diff.localise(src, dst, qname, rows, sample, remember)
+
+
+def recheck_table(psycopg, source_params, target_params, snapshots, qname, earlier, sample):
+    """Which of the rows ``earlier`` found differing still differ (diff.recheck), read as
+    ``snapshots`` (later ones) see both sides."""
+    with both_sides(psycopg, source_params, target_params, snapshots) as (src, dst):
+        return diff.recheck(src, dst, qname, earlier, sample)
 
 
 def catalog_differences(psycopg, source_params, target_params, target_plan, snapshots):
@@ -149,10 +163,19 @@ def catalog_differences(psycopg, source_params, target_params, target_plan, snap
 # keep their last refresh, as the services left them.
 MATVIEWS_REFRESHED_ON_TARGET = ("query", "stored")
 MATVIEWS_BY_QUERY = ("query", "query")
+# verify.yml leaves their rows out: what a view's query gives follows from its tables' rows, which
+# it compares, and from its definition, which it compares too; what each side stored is as old as
+# its last refresh, the services' affair.
+MATVIEWS_LEFT_OUT = ("left out", "left out")
+
+
+# Rows of a table a comparison at a live point remembers to read them again (a table with more
+# differing rows is reported as found: more than writes in flight).
+RECHECK_ROWS = 100000
 
 
 def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), matviews=MATVIEWS_REFRESHED_ON_TARGET,
-            sample_keys=0, progress=None):
+            sample_keys=0, progress=None, recheck=None):
     """Compare every target with the source; reads only. ``targets``: [{plan, endpoint}].
     Return ({target key: per-table figures}, differences, each naming its target's label); a
     target that cannot be read counts as a difference. One pool of ``jobs`` connections scans
@@ -162,13 +185,16 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), m
     exported at the online cutover: every read then sees that instant. ``excused``: [{target,
     table}] whose rows may differ (a rollback after the cutover's proof found them different:
     that difference is why it goes back); their figures are still returned. ``matviews``: how
-    each side's materialized views are read (MATVIEWS_*). ``sample_keys``: above 0, the rows of
+    each side's materialized views are read (MATVIEWS_*; MATVIEWS_LEFT_OUT: not at all). ``sample_keys``: above 0, the rows of
     each table that differs are then localised (module_utils/diff.py): its figures get
     ``rows_differing`` and its difference names up to that many keys of each kind.
-    ``progress``: a Progress, told of each table once both its sides are read."""
+    ``progress``: a Progress, told of each table once both its sides are read. ``recheck``:
+    called with {(target key, table): localisation} (each remembering up to RECHECK_ROWS rows),
+    returns them read again at a later instant (audit: sides that a live stream joins)."""
     excused = {(item["target"], item["table"]) for item in excused}
     snapshots = snapshots or {}
-    leaves = [(target, qname) for target in targets for qname in planned_relations(target["plan"])[1]]
+    leaves = [(target, qname) for target in targets for qname in planned_relations(target["plan"])[1]
+              if matviews != MATVIEWS_LEFT_OUT or tables_of_rows(target["plan"], qname)]
     sizes = relation_sizes(psycopg, source_params, [qname for _target, qname in leaves])
     scans, catalogs, localised = {}, {}, {}
     if progress:
@@ -195,7 +221,11 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), m
                 continue
             localised[(key, qname)] = pool.submit(localise_table, psycopg, source_params, target["endpoint"],
                                                   {"source": snapshots.get("source"), "target": snapshots.get(key)},
-                                                  qname, max(src["rows"], dst["rows"]), sample_keys)
+                                                  qname, max(src["rows"], dst["rows"]), sample_keys,
+                                                  RECHECK_ROWS if recheck else 0)
+    localised = {place: rows_differing(psycopg, future) for place, future in localised.items()}
+    if recheck:
+        localised = recheck(localised)
     proven, differences = {}, []
     for target in targets:
         plan = target["plan"]
@@ -203,8 +233,7 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), m
             tables, found = table_differences(plan, {q: (s.result(), d.result()) for (k, q), (s, d) in scans.items()
                                                      if k == plan["key"]},
                                               {table for key, table in excused if key == plan["key"]},
-                                              {q: rows_differing(psycopg, future) for (k, q), future in localised.items()
-                                               if k == plan["key"]})
+                                              {q: rows for (k, q), rows in localised.items() if k == plan["key"]})
             found += catalogs[plan["key"]].result()
         except psycopg.Error as exc:
             tables, found = [], [f"cannot compare it: {exc}".strip()]
@@ -249,13 +278,15 @@ def table_differences(target_plan, measured, excused=(), localised=None):
     (diff.localise)}, added to its figures as ``rows_differing`` and to its difference."""
     localised = localised or {}
     differences, figures = [], []
-    for qname in planned_relations(target_plan)[1]:
+    for qname in sorted(measured):
         src, dst = measured[qname]
         rows = localised.get(qname)
         detail = ""
         if rows:
             detail = "; " + (rows["error"] if "error" in rows else diff.summary(rows))
-        if qname in excused:
+            if rows.get("settled"):
+                detail += f" (read again at a later instant: {rows['settled']} more had been written in flight, and agreed)"
+        if qname in excused or (rows and "settled" in rows and not any(rows["counts"].values())):
             pass
         elif src["rows"] != dst["rows"]:
             differences.append(f"{qname}: {src['rows']} rows in the source, {dst['rows']} in the target{detail}")
@@ -264,7 +295,7 @@ def table_differences(target_plan, measured, excused=(), localised=None):
         figures.append({"table": qname, "rows": dst["rows"], "source_rows": src["rows"],
                         "checksum": dst["checksum"], "source_checksum": src["checksum"],
                         "bytes": dst["bytes"], "seconds": max(src["seconds"], dst["seconds"]),
-                        **({"rows_differing": rows} if rows else {})})
+                        **({"rows_differing": {k: v for k, v in rows.items() if k != "recheck"}} if rows else {})})
     return figures, differences
 
 
@@ -433,15 +464,37 @@ def prove_on_snapshots(psycopg, source, targets, jobs, ready_file, before_scan=N
 
 def audit(psycopg, source, targets, jobs, point, timeout, slot_name, sample_keys=0, progress=None):
     """verify.yml's comparison: every target with the source, each side read at ``point``
-    (CONSISTENT_POINTS: plain reads when quiet, else consistent_snapshots). Returns (per-table
-    figures, differences, seconds the streams took to catch up), as compare."""
+    (CONSISTENT_POINTS: plain reads when quiet, else consistent_snapshots). Where a live stream
+    joins the sides, the rows found differing are read again at a second consistent point: a row
+    written while the stream carried it differs at the first and agrees at the second, and only
+    the rows that differ at both are reported. Returns (per-table figures, differences, seconds
+    the streams took to catch up), as compare."""
+    live = point in ("reverse_stream", "online_copy")
+    waited = []
+
+    def snapshots_now(held):
+        snapshots = consistent_snapshots(psycopg, held, source, targets, point, timeout, slot_name)
+        waited.append(snapshots.pop("waited"))
+        return snapshots
+
+    def read_again(localised):
+        pending = {place: rows for place, rows in localised.items() if rows.get("recheck")}
+        if not pending:
+            return localised
+        endpoints = {target["plan"]["key"]: target["endpoint"] for target in targets}
+        with ExitStack() as held:
+            later = snapshots_now(held)
+            for (key, qname), earlier in pending.items():
+                localised[(key, qname)] = recheck_table(psycopg, source, endpoints[key],
+                                                        {"source": later["source"], "target": later[key]},
+                                                        qname, earlier, sample_keys)
+        return localised
+
     with ExitStack() as held:
-        snapshots = consistent_snapshots(psycopg, held, source, targets, point, timeout, slot_name) \
-            if point != "quiet" else {"waited": 0.0}
-        waited = snapshots.pop("waited")
-        proven, differences = compare(psycopg, source, targets, jobs, snapshots or None, sample_keys=sample_keys,
-                                      progress=progress)
-    return proven, differences, waited
+        snapshots = snapshots_now(held) if point != "quiet" else None
+        proven, differences = compare(psycopg, source, targets, jobs, snapshots, matviews=MATVIEWS_LEFT_OUT,
+                                      sample_keys=sample_keys, progress=progress, recheck=read_again if live else None)
+    return proven, differences, round(sum(waited), 2)
 
 
 def large_object_differences(src, dst, planned):

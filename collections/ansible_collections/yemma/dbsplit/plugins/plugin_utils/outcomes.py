@@ -311,9 +311,16 @@ def audit_note(recorded, point, source_database):
 
 
 def rows_differing(tables):
-    """[{target, table, key, counts, keys}] of the tables whose rows were localised (verify.compare)."""
+    """[{target, table, key, counts, keys}] of the tables whose rows differ, as localised (verify.compare)."""
     return [{"target": target, "table": figures["table"], **figures["rows_differing"]}
-            for target, per_target in sorted(tables.items()) for figures in per_target if "rows_differing" in figures]
+            for target, per_target in sorted(tables.items()) for figures in per_target
+            if any(figures.get("rows_differing", {}).get("counts", {}).values())]
+
+
+def rows_settled(tables):
+    """Rows a live comparison found differing at its first instant and equal at its second."""
+    return sum(figures.get("rows_differing", {}).get("settled", 0)
+               for per_target in tables.values() for figures in per_target)
 
 
 def audit_summary(report):
@@ -329,6 +336,9 @@ def audit_summary(report):
     tables = [figures for per_target in report["tables"].values() for figures in per_target]
     said = (f"{len(report['tables'])} new databases, {len(tables)} tables, {sum(f['source_rows'] for f in tables)} rows "
             f"of {source} compared {point} in {report['seconds']} s: ")
+    settled = rows_settled(report["tables"])
+    if settled:
+        said += f"{settled} rows written while compared agreed when read again at a later instant; "
     if not report["differences"]:
         return said + "every row, checksum, schema object and enum equal" + skipped
     named = [f"{item['table']} in {item['target'].split('/')[-1]}: " + ", ".join(
