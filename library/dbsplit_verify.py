@@ -70,7 +70,10 @@ options:
       - How each side is read at one instant. C(quiet) (nothing writes, the migration's verify phase) reads them as they
         are; C(snapshots) exports one snapshot of each side; C(reverse_stream) takes each target's snapshot, then the
         source's once every reverse stream applied up to it; C(online_copy) takes the source's, then each target's once
-        its copy applied up to it. Sequences, which no snapshot covers, are compared only when C(quiet).
+        its copy applied up to it, leaving out a table whose initial copy is not done (RV(copying)). Where a stream
+        joins the sides, the rows found differing are read again at a second such point, and only those that differ at
+        both are reported. Sequences, which no snapshot covers, and materialized views' rows, which follow from their
+        tables, are compared only when C(quiet).
     type: str
     choices: [quiet, snapshots, reverse_stream, online_copy]
     default: quiet
@@ -154,6 +157,12 @@ plan:
   type: list
   elements: dict
   sample: [{label: payment_db, tables: 2, bytes: 16384000}]
+copying:
+  description: At O(consistent_point) C(online_copy), the tables left out because their initial copy is not done, each C({target, table}).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{target: yemma-postgres-logs/logs_db, table: public.audit_logs}]
 waited:
   description: Seconds the streams took to apply up to the snapshots' position (O(consistent_point)).
   returned: always
@@ -162,14 +171,7 @@ waited:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgconn, reverse, verify
-
-
-def slot_name(point):
-    """The slot of a target's stream at ``point`` (verify.consistent_snapshots)."""
-    if point == "online_copy":
-        return lambda plan: online.stream_name(plan["key"], plan["database"])
-    return lambda plan: reverse.subscription_name(plan["key"], plan["database"])
+from ansible_collections.yemma.dbsplit.plugins.module_utils import audit, pgconn, verify
 
 
 def main():
@@ -182,7 +184,7 @@ def main():
                          options=dict(target=dict(type="str", required=True), table=dict(type="str", required=True))),
             matviews=dict(type="str", choices=["refreshed_on_target", "by_query"], default="refreshed_on_target"),
             sample_keys=dict(type="int", default=20),
-            consistent_point=dict(type="str", choices=list(verify.CONSISTENT_POINTS), default="quiet"),
+            consistent_point=dict(type="str", choices=list(audit.CONSISTENT_POINTS), default="quiet"),
             stream_timeout=dict(type="int", default=120),
             restored_only=dict(type="bool", default=False),
             scan=dict(type="bool", default=True),
@@ -199,7 +201,7 @@ def main():
         targets, not_restored = verify.split_restored(psycopg, params["targets"])
     if not params["scan"]:
         module.exit_json(changed=False, tables={}, differences=[], excused=[], not_restored=not_restored, waited=0.0,
-                         plan=verify.describe(psycopg, params["source"], targets))
+                         copying=[], plan=verify.describe(psycopg, params["source"], targets))
     progress = verify.Progress(params["progress_file"]) if params["progress_file"] else None
     try:
         matviews = verify.MATVIEWS_BY_QUERY if params["matviews"] == "by_query" else verify.MATVIEWS_REFRESHED_ON_TARGET
@@ -207,12 +209,11 @@ def main():
             tables, differences = verify.compare(psycopg, params["source"], targets, params["jobs"],
                                                  excused=params["excused"], matviews=matviews,
                                                  sample_keys=params["sample_keys"], progress=progress)
-            waited = 0.0
+            waited, copying = 0.0, []
         else:
-            tables, differences, waited = verify.audit(psycopg, params["source"], targets, params["jobs"],
-                                                       params["consistent_point"], params["stream_timeout"],
-                                                       slot_name(params["consistent_point"]), params["sample_keys"],
-                                                       progress)
+            tables, differences, waited, copying = audit.compare_at(
+                psycopg, params["source"], targets, params["jobs"], params["consistent_point"], params["stream_timeout"],
+                params["sample_keys"], progress)
     except verify.StreamError as exc:
         module.fail_json(msg=str(exc), tables={}, differences=[], excused=[])
     except psycopg.Error as exc:
@@ -222,10 +223,10 @@ def main():
     if differences:
         module.fail_json(msg="the targets differ from the source:\n- " + "\n- ".join(differences),
                          tables=tables, differences=differences, excused=excused, not_restored=not_restored,
-                         waited=waited)
+                         waited=waited, copying=copying)
     module.exit_json(changed=False, tables=tables, differences=[], excused=excused, not_restored=not_restored,
                      objects=sum(len(verify.placed_objects(target["plan"])) for target in targets), waited=waited,
-                     plan=[])
+                     copying=copying, plan=[])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 import psycopg
 import pytest
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import online, reverse, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import audit, online, reverse, verify
 from test_reverse_stream import LOG_EVERY_STATEMENT, PASSWORD, VERSION_PAIRS, assert_password_unseen, connect, params, rows, run, start
 
 MONOLITH, NEW = "dbsplit-test-online-monolith", "dbsplit-test-online-new"
@@ -43,6 +43,40 @@ PLAN = {"key": "new/app", "database": "app", "label": "app", "tables": [{"name":
                              "type": "materialized view", "address": ["materialized view", ["public", "user_counts"], []]}}}
 NAME = online.stream_name("new/app", "app")
 REVERSE = reverse.subscription_name("new/app", "app")
+
+
+class Writer:
+    """Inserts into ``table`` of a database, one row a statement, until stopped: a service's writes
+    while verify.yml compares."""
+
+    def __init__(self, host, database, table):
+        self.host, self.database, self.table, self.rows = host, database, table, 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.write)
+
+    def write(self):
+        with connect(self.host, self.database) as conn:
+            while not self.stopped.is_set():
+                conn.execute(f"INSERT INTO {self.table} (name) VALUES ('written while compared')")
+                self.rows += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self.stopped.set()
+        self.thread.join(timeout=60)
+
+
+def assert_equal_at(point, source, targets, writer):
+    """verify.yml's comparison at ``point`` while ``writer`` writes: no difference, every table
+    compared or still being copied."""
+    tables, differences, _waited, copying = audit.compare_at(psycopg, source, targets, 1, point, 60, sample_keys=5)
+    assert differences == [] and writer.rows > 0, (differences, writer.rows)
+    compared = {f["table"] for f in tables["new/app"]}
+    assert compared | {item["table"] for item in copying} == set(TABLES) and not compared & {i["table"] for i in copying}
+    return compared
 
 
 @pytest.fixture(scope="module", params=VERSION_PAIRS, ids=lambda pair: f"{pair[0]}-to-{pair[1]}")
@@ -91,6 +125,15 @@ def test_the_copy_runs_while_the_monolith_takes_writes_and_the_catch_up_leaves_t
         line = online.progress_line("app", progress, reverse.status(target, monolith, NAME), online.started_at(target, NAME))
         assert line.startswith("app: ") and "tables copied" in line
 
+        # verify.yml during the copy, the old services writing: the monolith's snapshot, then the
+        # target's once its copy applied up to it; a table still being copied is left out.
+        source, targets = params(servers["monolith"], "yemma"), [{"plan": PLAN, "endpoint": params(servers["new"], "app")}]
+        with Writer(servers["monolith"], "yemma", "users") as writer:
+            assert_equal_at("online_copy", source, targets, writer)
+            reverse.wait_applied(target, monolith, NAME, timeout=120)  # every table copied
+            assert assert_equal_at("online_copy", source, targets, writer) == set(TABLES)
+        monolith.execute("DELETE FROM users WHERE name = 'written while compared'")
+
     # The cutover: frozen (which ends every other session of the monolith), then switched. A
     # check run changes nothing.
     source, targets = params(servers["monolith"], "yemma"), [{"plan": PLAN, "endpoint": params(servers["new"], "app")}]
@@ -115,7 +158,7 @@ def test_the_copy_runs_while_the_monolith_takes_writes_and_the_catch_up_leaves_t
         assert done["app"]["sequences"][0]["sequence"] == "public.users_id_seq"
         for table in TABLES:
             assert rows(target, table) == rows(monolith, table), table
-        assert len(rows(target, "public.users")) == 20100
+        assert len(rows(target, "public.users")) == 20100  # the writer's rows were deleted before the freeze
         # The view is refreshed from the copied rows; the monolith's is left as it was.
         assert done["app"]["refreshed_views"] == ["public.user_counts"]
         assert target.execute("SELECT n FROM user_counts").fetchone() == (20100,)
@@ -173,6 +216,10 @@ def test_the_proof_on_snapshots_compares_the_freeze_while_the_target_is_written_
     assert {f["table"]: f["rows"] for f in tables["new/app"]}["public.users"] == 20101
     # The view was refreshed at the switch, not since: its count is one behind the query's now.
     assert differences == ["app: public.user_counts: same row count (1) but different content"], differences
+    # verify.yml while the new services write: each target's snapshot, then the monolith's once
+    # the reverse stream applied up to it; the rows in flight are read again, and agree.
+    with Writer(servers["new"], "app", "users") as writer:
+        assert assert_equal_at("reverse_stream", source, [{"plan": PLAN, "endpoint": new}], writer) == set(TABLES)
 
 
 def test_the_reverse_stream_is_removed_from_both_ends(servers):

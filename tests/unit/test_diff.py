@@ -5,7 +5,7 @@ tests/e2e/test_diff.py."""
 import json
 import os
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import diff, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import audit, diff, verify
 
 
 def test_buckets_hold_about_32_rows_within_bounds():
@@ -66,12 +66,12 @@ def test_a_re_check_counts_only_the_rows_seen_differing_before_and_only_when_it_
 def test_each_stage_of_the_migration_is_read_at_its_consistent_point():
     def recorded(stage, reverse_live=False, online_copy=None):
         return {"stage": stage, "reverse_live": reverse_live, "online_copy": online_copy}
-    assert verify.consistent_point(recorded("cutover", reverse_live=True)) == "reverse_stream"
-    assert verify.consistent_point(recorded("completed", reverse_live=True)) == "reverse_stream"
-    assert verify.consistent_point(recorded("completed")) == "snapshots"  # no reverse stream
-    assert verify.consistent_point(recorded("finished")) == "snapshots"
-    assert verify.consistent_point(recorded("migrating", online_copy={"tables": 3})) == "online_copy"
-    assert verify.consistent_point(recorded("migrating")) == "snapshots"  # offline, or online before its copy
+    assert audit.consistent_point(recorded("cutover", reverse_live=True)) == "reverse_stream"
+    assert audit.consistent_point(recorded("completed", reverse_live=True)) == "reverse_stream"
+    assert audit.consistent_point(recorded("completed")) == "snapshots"  # no reverse stream
+    assert audit.consistent_point(recorded("finished")) == "snapshots"
+    assert audit.consistent_point(recorded("migrating", online_copy={"tables": 3})) == "online_copy"
+    assert audit.consistent_point(recorded("migrating")) == "snapshots"  # offline, or online before its copy
 
 
 def test_progress_says_tables_and_megabytes_done_and_the_time_left(tmp_path):

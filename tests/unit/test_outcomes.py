@@ -113,9 +113,11 @@ def test_verify_yml_says_what_it_compared_how_and_which_rows_differ():
     assert differing == [{"target": "h/payment_db", "table": "public.payments", "key": ["id"],
                           "counts": {"missing": 0, "extra": 0, "different": 1}, "keys": {"different": ["(id)=(42)"]}}]
     said = outcomes.audit_summary(audit_report(consistent_point="snapshots", differences=["payment_db: ..."],
-                                               rows_differing=differing, not_restored=["audit_db"]))
+                                               rows_differing=differing, not_restored=["audit_db"],
+                                               copying=[{"target": "h/logs_db", "table": "public.audit_logs"}]))
     assert said.endswith("at one instant (a snapshot of each side) in 3.2 s: 1 difference(s) (public.payments in "
-                         "payment_db: 1 different); not restored, not compared: audit_db")
+                         "payment_db: 1 different); not restored, not compared: audit_db; 1 tables still being copied, "
+                         "not compared")
     check = outcomes.audit_summary(audit_report(check_mode=True, consistent_point="snapshots",
                                                 plan=[{"label": "auth_db", "tables": 3, "bytes": 2 * 1048576}]))
     assert check == ("would compare 1 new databases (3 tables, 2.00 MB in yemma_db) with yemma_db at one instant (a "

@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.yemma.dbsplit.plugins.module_utils import online, plan, reverse, schema, target, verify
+from ansible_collections.yemma.dbsplit.plugins.module_utils import audit, online, plan, reverse, schema, target, verify
 from ansible_collections.yemma.dbsplit.plugins.plugin_utils import outcomes, privileges
 from ansible_collections.yemma.dbsplit.plugins.plugin_utils.outcomes import (object_fate_lines, online_late, plan_lines,
                                                                              reverse_result_line)
@@ -237,7 +237,7 @@ class FilterModule:
             "plan_lines": plan_lines,
             "target_key": plan.target_key,
             "online_name": online.stream_name,
-            "consistent_point": verify.consistent_point,
+            "consistent_point": audit.consistent_point,
             "online_late": online_late,
             "with_endpoints": with_endpoints,
             "publisher_servers": publisher_servers,

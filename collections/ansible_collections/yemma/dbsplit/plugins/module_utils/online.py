@@ -88,6 +88,12 @@ def copy_progress(monolith, target, name, tables):
             "bytes_done": sum(f["bytes_done"] for f in figures), "bytes": sum(size for size, _ in sizes.values())}
 
 
+def tables_copying(target, name):
+    """The tables whose initial copy is not done yet on ``target`` (subscription ``name``)."""
+    return sorted(table for table, state, _rows, _size in target.execute(TABLE_STATES_SQL, (name,)).fetchall()
+                  if state not in COPIED)
+
+
 def _size(count):
     for unit in ("bytes", "kB", "MB", "GB"):
         if count < 1024 or unit == "GB":

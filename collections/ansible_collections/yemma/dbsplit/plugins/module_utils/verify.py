@@ -175,7 +175,7 @@ RECHECK_ROWS = 100000
 
 
 def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), matviews=MATVIEWS_REFRESHED_ON_TARGET,
-            sample_keys=0, progress=None, recheck=None):
+            sample_keys=0, progress=None, recheck=None, left_out=()):
     """Compare every target with the source; reads only. ``targets``: [{plan, endpoint}].
     Return ({target key: per-table figures}, differences, each naming its target's label); a
     target that cannot be read counts as a difference. One pool of ``jobs`` connections scans
@@ -190,11 +190,13 @@ def compare(psycopg, source_params, targets, jobs, snapshots=None, excused=(), m
     ``rows_differing`` and its difference names up to that many keys of each kind.
     ``progress``: a Progress, told of each table once both its sides are read. ``recheck``:
     called with {(target key, table): localisation} (each remembering up to RECHECK_ROWS rows),
-    returns them read again at a later instant (audit: sides that a live stream joins)."""
+    returns them read again at a later instant (audit: sides that a live stream joins).
+    ``left_out``: {(target key, table)} not compared (audit: an online copy not done yet)."""
     excused = {(item["target"], item["table"]) for item in excused}
     snapshots = snapshots or {}
     leaves = [(target, qname) for target in targets for qname in planned_relations(target["plan"])[1]
-              if matviews != MATVIEWS_LEFT_OUT or tables_of_rows(target["plan"], qname)]
+              if (matviews != MATVIEWS_LEFT_OUT or tables_of_rows(target["plan"], qname))
+              and (target["plan"]["key"], qname) not in left_out]
     sizes = relation_sizes(psycopg, source_params, [qname for _target, qname in leaves])
     scans, catalogs, localised = {}, {}, {}
     if progress:
@@ -258,8 +260,10 @@ def rows_differing(psycopg, future):
 
 
 def describe(psycopg, source_params, targets):
-    """What compare would read, reading no row: per target its label, tables and the source's bytes of them."""
-    leaves = {target["plan"]["key"]: planned_relations(target["plan"])[1] for target in targets}
+    """What verify.yml's comparison would read, reading no row: per target its label, tables (not
+    materialized views: MATVIEWS_LEFT_OUT) and the source's bytes of them."""
+    leaves = {target["plan"]["key"]: [qname for qname in planned_relations(target["plan"])[1]
+                                      if tables_of_rows(target["plan"], qname)] for target in targets}
     sizes = relation_sizes(psycopg, source_params, [qname for qnames in leaves.values() for qname in qnames])
     return [{"label": target["plan"]["label"], "tables": len(leaves[target["plan"]["key"]]),
              "bytes": sum(sizes[qname] for qname in leaves[target["plan"]["key"]])} for target in targets]
@@ -354,28 +358,6 @@ def _mb(size):
     return round(size / 1048576, 1)
 
 
-# How verify.yml reads both sides at one instant (consistent_point):
-#   quiet           nothing writes to either side (the migration's verify phase, services stopped)
-#   snapshots       one snapshot of each side, taken together: no stream joins them
-#   reverse_stream  the services write to the new databases and each reverse stream carries their
-#                   writes to the monolith: each target's snapshot first, then the monolith's once
-#                   every stream applied what its target had committed at its snapshot
-#   online_copy     the monolith serves and streams to the targets (online mode before the
-#                   cutover): the monolith's snapshot first, then each target's once its copy
-#                   applied what the monolith had committed at that snapshot
-CONSISTENT_POINTS = ("quiet", "snapshots", "reverse_stream", "online_copy")
-
-
-def consistent_point(recorded):
-    """Which of CONSISTENT_POINTS an audit of the migration recorded as ``recorded``
-    (module_utils/machine.recorded) takes."""
-    if recorded["reverse_live"]:
-        return "reverse_stream"
-    if recorded["stage"] == "migrating" and recorded.get("online_copy") is not None:
-        return "online_copy"
-    return "snapshots"
-
-
 class StreamError(Exception):
     """A stream that does not reach the position the comparison waits for."""
 
@@ -411,10 +393,10 @@ def export_position(conn):
 
 
 def consistent_snapshots(psycopg, held, source, targets, point, timeout, slot_name):
-    """Snapshots of the source and of every target at ``point`` (CONSISTENT_POINTS but quiet),
-    their sessions entered in the ExitStack ``held``: {"source": name, target key: name,
+    """Snapshots of the source and of every target at ``point`` (audit.CONSISTENT_POINTS but
+    quiet), their sessions entered in the ExitStack ``held``: {"source": name, target key: name,
     "waited": seconds the streams took to catch up}. ``slot_name(target plan)``: the slot of
-    that target's stream (reverse.subscription_name, which imports this module)."""
+    that target's stream."""
     def hold(params):
         return held.enter_context(pgconn.connect(psycopg, params))
 
@@ -460,41 +442,6 @@ def prove_on_snapshots(psycopg, source, targets, jobs, ready_file, before_scan=N
         if before_scan:
             before_scan()
         return compare(psycopg, source, targets, jobs, snapshots, sample_keys=sample_keys)
-
-
-def audit(psycopg, source, targets, jobs, point, timeout, slot_name, sample_keys=0, progress=None):
-    """verify.yml's comparison: every target with the source, each side read at ``point``
-    (CONSISTENT_POINTS: plain reads when quiet, else consistent_snapshots). Where a live stream
-    joins the sides, the rows found differing are read again at a second consistent point: a row
-    written while the stream carried it differs at the first and agrees at the second, and only
-    the rows that differ at both are reported. Returns (per-table figures, differences, seconds
-    the streams took to catch up), as compare."""
-    live = point in ("reverse_stream", "online_copy")
-    waited = []
-
-    def snapshots_now(held):
-        snapshots = consistent_snapshots(psycopg, held, source, targets, point, timeout, slot_name)
-        waited.append(snapshots.pop("waited"))
-        return snapshots
-
-    def read_again(localised):
-        pending = {place: rows for place, rows in localised.items() if rows.get("recheck")}
-        if not pending:
-            return localised
-        endpoints = {target["plan"]["key"]: target["endpoint"] for target in targets}
-        with ExitStack() as held:
-            later = snapshots_now(held)
-            for (key, qname), earlier in pending.items():
-                localised[(key, qname)] = recheck_table(psycopg, source, endpoints[key],
-                                                        {"source": later["source"], "target": later[key]},
-                                                        qname, earlier, sample_keys)
-        return localised
-
-    with ExitStack() as held:
-        snapshots = snapshots_now(held) if point != "quiet" else None
-        proven, differences = compare(psycopg, source, targets, jobs, snapshots, matviews=MATVIEWS_LEFT_OUT,
-                                      sample_keys=sample_keys, progress=progress, recheck=read_again if live else None)
-    return proven, differences, round(sum(waited), 2)
 
 
 def large_object_differences(src, dst, planned):

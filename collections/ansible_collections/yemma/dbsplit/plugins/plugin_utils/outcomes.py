@@ -328,6 +328,8 @@ def audit_summary(report):
     source = report["source"]
     point = AUDIT_POINTS[report["consistent_point"]].format(source=source, waited=report["waited"])
     skipped = f"; not restored, not compared: {', '.join(report['not_restored'])}" if report["not_restored"] else ""
+    if report.get("copying"):
+        skipped += f"; {len(report['copying'])} tables still being copied, not compared"
     if report["check_mode"]:
         plan = report["plan"]
         return (f"would compare {len(plan)} new databases ({sum(target['tables'] for target in plan)} tables, "
