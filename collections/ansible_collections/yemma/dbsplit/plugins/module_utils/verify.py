@@ -314,8 +314,8 @@ class Progress:
     ``path`` (JSON with its ``line``) each time a table's two sides are read: what the
     dbsplit_progress module shows while dbsplit_verify runs in the background."""
 
-    def __init__(self, path, what="compared"):
-        self.path, self.what = path, what
+    def __init__(self, path):
+        self.path = path
         self.tables = self.bytes = self.done_tables = self.done_bytes = 0
         self.started = time.monotonic()
         self.lock = threading.Lock()
@@ -340,15 +340,15 @@ class Progress:
 
     def line(self):
         elapsed = time.monotonic() - self.started
-        said = (f"{self.done_tables} of {self.tables} tables {self.what} ({_mb(self.done_bytes)} of {_mb(self.bytes)} MB), "
+        said = (f"{self.done_tables} of {self.tables} tables compared ({_mb(self.done_bytes)} of {_mb(self.bytes)} MB), "
                 f"{elapsed:.0f} s")
         if 0 < self.done_bytes < self.bytes:
             said += f", about {elapsed * (self.bytes - self.done_bytes) / self.done_bytes:.0f} s left"
         return said
 
-    def write(self, **extra):
+    def write(self):
         state = {"tables": self.tables, "tables_done": self.done_tables, "bytes": self.bytes,
-                 "bytes_done": self.done_bytes, "line": self.line(), **extra}
+                 "bytes_done": self.done_bytes, "line": self.line()}
         with open(self.path + ".tmp", "w") as out:
             json.dump(state, out)
         os.replace(self.path + ".tmp", self.path)
@@ -435,6 +435,7 @@ def prove_on_snapshots(psycopg, source, targets, jobs, ready_file, before_scan=N
     cannot be compared counts as a difference. ``sample_keys``: see compare."""
     with ExitStack() as held:
         snapshots = consistent_snapshots(psycopg, held, source, targets, "snapshots", 0, None)
+        snapshots.pop("waited")
         if ready_file:
             with open(ready_file + ".tmp", "w") as ready:
                 json.dump({"snapshots": snapshots, "at": time.time()}, ready)
