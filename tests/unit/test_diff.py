@@ -1,6 +1,6 @@
 """The diff's pure part: how many buckets, the bitmap the server tests, the merge of two
 key-ordered streams into exact counts and the first keys. The scans run on real servers in
-tests/e2e/test_diff.py."""
+tests/e2e/test_rows_differ.py."""
 
 import json
 import os

@@ -12,7 +12,7 @@ from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn, verif
 from test_reverse_stream import params, start
 from sandbox import run
 
-SERVER = "dbsplit-test-diff"
+SERVER = "dbsplit-test-rows-differ"
 
 SCHEMA = """
 CREATE TYPE status AS ENUM ('new', 'paid');
