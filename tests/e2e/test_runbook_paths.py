@@ -134,24 +134,25 @@ def test_verify_names_the_rows_a_new_database_changed_that_no_stream_carried_bac
 
     # Written on payment_db alone: with dbsplit_reverse_stream false, nothing carries it to yemma_db.
     (changed,), = psql("yemma-postgres-payment", "payment_db",
-                       "UPDATE payments SET provider_ref = 'card-4111-secret' WHERE id = (SELECT min(id) + 4 FROM payments) "
-                       "RETURNING id")
+                       "WITH changed AS (UPDATE payments SET provider_ref = 'card-4111-secret' "
+                       "WHERE id = (SELECT min(id) + 4 FROM payments) RETURNING id) SELECT id FROM changed")
     (deleted,), = psql("yemma-postgres-payment", "payment_db",
-                       "DELETE FROM invoices WHERE id = (SELECT max(id) FROM invoices) RETURNING number")
+                       "WITH deleted AS (DELETE FROM invoices WHERE id = (SELECT max(id) FROM invoices) RETURNING number) "
+                       "SELECT number FROM deleted")
     found = ansible_playbook("verify.yml", "-l", "sandbox")
     assert found.returncode != 0, found.stdout[-6000:]
     assert (f"payment_db: public.payments: same row count ({psql('yemma-postgres', 'yemma_db', 'SELECT count(*) FROM payments')[0][0]}) "
-            f"but different content; rows by key (id): 1 different; different: (id)=({changed[0]})") in said(found)
+            f"but different content; rows by key (id): 1 different; different: (id)=({changed})") in said(found)
     assert f"public.invoices: " in said(found) and f"missing: (id)=(" in said(found)
     assert "1 difference(s)" not in said(found) and "2 difference(s) (public.invoices in payment_db: 1 missing; public.payments in payment_db: 1 different)" in said(found)
     report = json.load(open(os.path.join(newest_report(), "verify.json")))
     assert report["consistent_point"] == "snapshots" and report["note"].startswith("no reverse stream")
     assert [(item["table"], item["counts"], item["keys"]["different"]) for item in report["rows_differing"]
             if item["table"] == "public.payments"] == [("public.payments", {"missing": 0, "extra": 0, "different": 1},
-                                                        [f"(id)=({changed[0]})"])]
+                                                        [f"(id)=({changed})"])]
     # Keys only: neither the changed value nor the lost invoice's other columns are shown.
     text = found.stdout + open(os.path.join(newest_report(), "verify.md")).read() + json.dumps(report)
-    assert "card-4111-secret" not in text and deleted[0] not in text
+    assert "card-4111-secret" not in text and deleted not in text
 
 
 def test_reset_refills_a_broken_database_from_the_backup_and_touches_nothing_else(migrated_without_stream):
