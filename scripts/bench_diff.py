@@ -3,7 +3,8 @@
     bash scripts/bench.sh --size-mb 1000 --diff
 
 Migrates the freshly seeded sandbox without a reverse stream (the monolith stays as the new
-databases were filled), then, on the largest table of the plan, prints:
+databases were filled) and stops the notification worker (it stamps sent_at on notifications,
+which would differ too), then, on the largest table of the plan, prints:
 - its plain proof: both sides' row count and checksums, scanned at once as the proof does;
 - for 1, 100 and 10,000 of its rows deleted from its new database (kept aside and put back after),
   the time to name them, the buckets read again, the keys counted, and the peak resident memory of
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 sys.path.insert(0, os.path.join(ROOT, "collections"))
-from sandbox import PROJECT_DIR, SERVICES, ansible_playbook, container_ip, psql  # noqa: E402  (the e2e helpers)
+from sandbox import PROJECT_DIR, SERVICES, ansible_playbook, container_ip, psql, run  # noqa: E402  (the e2e helpers)
 
 import psycopg  # noqa: E402
 from ansible_collections.yemma.dbsplit.plugins.module_utils import diff, pgconn, verify  # noqa: E402
@@ -109,6 +110,7 @@ def main():
     migrated = ansible_playbook("migrate.yml", "-l", "sandbox", "-e", '{"dbsplit_reverse_stream": false}', timeout=7200)
     if migrated.returncode:
         sys.exit(migrated.stdout[-4000:] + migrated.stderr[-2000:])
+    run(["docker", "stop", "yemma-notification-worker"], timeout=120)
     container, database, table, size = largest_table()
     source, target = endpoint("yemma-postgres", "yemma_db"), endpoint(container, database)
     seconds, src, dst = plain_proof(source, target, table)

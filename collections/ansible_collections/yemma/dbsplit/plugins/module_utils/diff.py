@@ -21,8 +21,10 @@ are never shown. Both passes of a side run in one transaction (the caller's expo
 or a repeatable read one), so they see the same rows.
 """
 
+import itertools
 import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.yemma.dbsplit.plugins.module_utils import pgconn
 
@@ -68,6 +70,7 @@ WHERE get_bit(%(bitmap)s::bytea, (hashtextextended(k, 0) & {mask})::int) = 1
 """
 KEYED_COLUMNS = "hashtextextended(r, {seed})"
 KEYLESS_COLUMNS = "count(*), (array_agg(locator::text))[1:%(sample)s]"
+
 
 def relation_key(conn, qname):
     """The key's column names, or None (no primary key, no unique index on NOT NULL columns)."""
@@ -127,6 +130,16 @@ def differing_rows(conn, qname, key, buckets, selected, sample):
         cur.itersize = FETCH_ROWS
         cur.execute(sql, {"bitmap": bitmap(selected, buckets), "sample": sample})
         yield from cur
+
+
+def started(left, right):
+    """Both streams with their servers at work at once: an aggregate's or a sort's first row
+    comes only after its whole input, so each side's first row is fetched in a thread of its
+    own (the two sides' scans run side by side, not one after the other)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        firsts = list(pool.map(lambda stream: next(stream, None), (left, right)))
+    return [itertools.chain([first], stream) if first is not None else iter(())
+            for first, stream in zip(firsts, (left, right))]
 
 
 def merge_by(left, right, key):
@@ -212,11 +225,12 @@ def localise(source, target, qname, rows, sample, remember=0):
     the first ``sample`` names}, recheck: see Differences.result, with ``remember``}."""
     key = relation_key(source, qname)
     buckets = bucket_count(rows)
-    selected = differing_buckets(bucket_sums(source, qname, key, buckets), bucket_sums(target, qname, key, buckets))
+    selected = differing_buckets(*started(bucket_sums(source, qname, key, buckets),
+                                          bucket_sums(target, qname, key, buckets)))
     found = Differences(sample, remember)
     if selected:
-        compare_rows(differing_rows(source, qname, key, buckets, selected, max(sample, remember)),
-                     differing_rows(target, qname, key, buckets, selected, max(sample, remember)), key, found)
+        compare_rows(*started(differing_rows(source, qname, key, buckets, selected, max(sample, remember)),
+                              differing_rows(target, qname, key, buckets, selected, max(sample, remember))), key, found)
     return found.result(key, buckets, selected)
 
 
@@ -227,8 +241,8 @@ def recheck(source, target, qname, earlier, sample):
     again = earlier["recheck"]
     found = Differences(sample, only=set(again["names"]))
     count = max(sample, len(again["names"]))
-    compare_rows(differing_rows(source, qname, earlier["key"], earlier["buckets"], again["buckets"], count),
-                 differing_rows(target, qname, earlier["key"], earlier["buckets"], again["buckets"], count),
+    compare_rows(*started(differing_rows(source, qname, earlier["key"], earlier["buckets"], again["buckets"], count),
+                          differing_rows(target, qname, earlier["key"], earlier["buckets"], again["buckets"], count)),
                  earlier["key"], found)
     result = found.result(earlier["key"], earlier["buckets"], again["buckets"])
     result["settled"] = sum(earlier["counts"].values()) - sum(result["counts"].values())
