@@ -5,18 +5,17 @@
 DOCUMENTATION = r"""
 ---
 module: dbsplit_online_copy
-short_description: "Online mode: the monolith publishes one target's tables, the target copies them and streams their changes"
+short_description: "Online mode: subscribe one target on the slot its copy began, follow its stream, remove it"
 description:
-  - The monolith publishes the target's tables (publication O(name)) and the target subscribes
-    (subscription and slot O(name), C(copy_data = true)), so PostgreSQL copies every table while the old
-    services keep serving on the monolith, then streams their changes. The target's schema must be
-    restored first (the transfer phase restores it from the backup without these tables' rows).
-  - C(present) creates the publication and the subscription (idempotent; an existing subscription goes
-    on copying or streaming where it is, which is how a killed run resumes). A published table without a
-    primary key fails the task unless listed in O(full_identity), which gives it C(REPLICA IDENTITY FULL)
-    on the monolith (otherwise every UPDATE and DELETE on it would fail there once published).
-  - C(info) only reads each table's copy (bytes and rows done of total), the stream's lag, what stops
-    it, and what changed in the published tables' schema on the monolith since the copy began.
+  - M(dbsplit_online_bulk) copied the target's rows from the snapshot of slot O(name) on the monolith (which
+    publishes the target's tables in the publication O(name)), and M(dbsplit_restore) built its indexes and
+    constraints (the target is marked C(restored)).
+  - C(present) creates the subscription O(name) on that slot (C(copy_data = false), C(create_slot = false)), which
+    streams every change the old services made since the snapshot. Idempotent (an existing subscription goes on
+    streaming where it is). A target not copied and built yet, or a slot missing or in use, fails the task with
+    the fix.
+  - C(info) only reads the stream (every table subscribed, its lag, what stops it) and what changed in the
+    published tables' schema on the monolith since the copy began.
   - The cutover's catch-up, the removal of every copy and the reverse stream's start are one task for
     all targets (M(dbsplit_online_switch)).
   - C(absent) removes the subscription, its slot and the publication, and puts C(REPLICA IDENTITY
@@ -54,7 +53,7 @@ author: yemma-dbsplit team
 """
 
 EXAMPLES = r"""
-- name: 6-transfer | Start each target's online copy
+- name: 6-transfer | Subscribe each target on the slot its copy began
   dbsplit_online_copy:
     source: "{{ dbsplit_endpoints.source.runtime }}"
     target: "{{ dbsplit_endpoints.targets[item.key].connection }}"
@@ -73,7 +72,9 @@ status:
   sample: {exists: true, enabled: true, applying: true, apply_errors: 0, connected: true, lag_bytes: 0,
            lag_seconds: 0.0, held_bytes: 16777216, wal_status: reserved}
 progress:
-  description: "The copy: C({tables: [{table, state, bytes_done, bytes, rows_done, rows}], copied, count, bytes_done, bytes})."
+  description:
+    - "The tables subscribed: C({tables: [{table, state, bytes_done, bytes, rows_done, rows}], copied, count, bytes_done,
+      bytes}); a table C(copied) is synchronized (C(state) s or r, as every table the bulk copy brought)."
   returned: when state is present or info
   type: dict
   sample:
@@ -85,11 +86,10 @@ progress:
     bytes_done: 52436992
     bytes: 104865792
 line:
-  description: The copy's progress (or the stream's lag) in one line for the operator.
+  description: The stream's lag in one line for the operator (a table not synchronized yet is named).
   returned: when state is present or info
   type: str
-  sample: "payment_db: 1/2 tables copied, 50.0 MB of 100.0 MB (50%), about 2 min 10 s left; copying public.payments
-    250,000 of ~500,000 rows"
+  sample: "payment_db: 2/2 tables copied, 100.0 MB of 100.0 MB; streaming, lag 2.0 kB, 0.4 s"
 problems:
   description: What stops the copy (subscription disabled by an apply error, slot lost, missing) or makes it wrong (a schema change), each with its fix.
   returned: always
@@ -99,8 +99,6 @@ problems:
     - "subscription dbsplit_online_payment_db_a29c3807 is disabled after 2 apply error(s): read the target's log (docker
       logs <its container>) for the row it could not apply; start the copy again with rollback.yml, then migrate.yml"
 """
-
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import online, pgconn, reverse
@@ -127,24 +125,18 @@ def main():
     try:
         with pgconn.connect(psycopg, params["source"]) as monolith, pgconn.connect(psycopg, params["target"]) as target:
             if state == "present":
-                problems = reverse.identity_problems(monolith, tables, identity)
-                if problems:
-                    module.fail_json(msg="the monolith cannot publish every table:\n- " + "\n- ".join(problems),
-                                     problems=problems)
-                changed = reverse.publish(monolith, tables, identity, module.check_mode, publication=name)
+                problem = online.subscribe_problem(target, params["target"]["tool_name"])
+                if problem:
+                    module.fail_json(msg=f"{plan['label']} {problem}")
                 connection = reverse.conninfo(params["source"], params["source"]["login_password"], online.APPLICATION)
-                subscribed = reverse.subscribe(target, monolith, name, connection, module.check_mode,
-                                               copy_data=True, publication=name)
-                if subscribed and not module.check_mode:
-                    online.note_start(target, name)
-                result["changed"] = subscribed or changed
+                result["changed"] = reverse.subscribe(target, monolith, name, connection, module.check_mode,
+                                                      publication=name, on_slot=True)
             elif state == "absent":
                 result["changed"] = online.remove(monolith, target, name, identity, module.check_mode)
             result["status"] = reverse.status(target, monolith, name)
             if state in ("present", "info"):
                 result["progress"] = online.copy_progress(monolith, target, name, tables)
-                result["line"] = online.progress_line(plan["label"], result["progress"], result["status"],
-                                                      online.started_at(target, name) or time.time())
+                result["line"] = online.progress_line(plan["label"], result["progress"], result["status"])
             if state == "info":
                 changes = online.schema_changes(monolith, target, tables, online.dropped_constraints(plan)) \
                     if result["status"]["exists"] else []

@@ -40,12 +40,17 @@ options:
     description: Host directory for the restore lists.
     type: path
     required: true
-  without_rows:
+  part:
     description:
-      - Leave the planned tables' rows out (in online mode the target's subscription copies them while the old
-        services serve). Their definitions, indexes, constraints and what they need are restored.
-    type: bool
-    default: false
+      - What to restore. C(whole) (offline mode) restores all of the target's share.
+      - Online mode restores it in two parts around the copy of the rows (M(dbsplit_online_bulk)).
+        C(before_rows) restores what the rows go into (the tables without rows, their types, functions, sequences;
+        no index, constraint or trigger) and marks the target C(schema). C(after_rows), on a target whose rows
+        the copy brought (marked C(copied)), builds the indexes, constraints and triggers in parallel
+        (C(--jobs)), then ANALYZEs the target; a target already built is kept, any other refused.
+    type: str
+    choices: [whole, before_rows, after_rows]
+    default: whole
   timeout:
     description: Seconds each target's pg_restore may take; then it is stopped and the task fails.
     type: int
@@ -83,7 +88,7 @@ restores:
       maintenance_work_mem_mb: 256
   contains:
     label: {description: The target's label., type: str}
-    action: {description: "What was done (would be, in check mode): C(restore) (empty target), C(rebuild) (emptied first) or C(keep).", type: str}
+    action: {description: "What was done (would be, in check mode): C(restore) (empty target; copied rows, for C(after_rows)), C(rebuild) (emptied first) or C(keep).", type: str}
     target_state: {description: "What the target held before: its marker's state, plan and backup.", type: dict}
     entries: {description: Number of TOC entries restored (when restored)., type: int}
     seconds: {description: Duration of pg_restore (when restored)., type: float}
@@ -102,7 +107,7 @@ def main():
             manifest=dict(type="dict", required=True),
             jobs=dict(type="int", default=2),
             work_dir=dict(type="path", required=True),
-            without_rows=dict(type="bool", default=False),
+            part=dict(type="str", default="whole", choices=list(restore.PARTS)),
             timeout=dict(type="int", default=7200),
         ),
         supports_check_mode=True,
@@ -111,7 +116,7 @@ def main():
     params = module.params
     try:
         restores = restore.restore_all(psycopg, params["targets"], params["manifest"], params["plan_hash"], params["jobs"],
-                                       params["work_dir"], params["without_rows"], module.check_mode, params["timeout"])
+                                       params["work_dir"], params["part"], module.check_mode, params["timeout"])
     except restore.Refused as exc:
         module.fail_json(msg=f"{exc}\nNo target was changed.")
     except (restore.RestoreFailed, psycopg.Error, pgtools.ToolError, toc.TocError, OSError, ValueError) as exc:

@@ -3,9 +3,12 @@
     bash scripts/bench.sh --size-mb 1000 --online
 
 Prints, in one run on the same data:
-- the online copy: bytes, seconds and throughput, while the old services serve a load
-  through their endpoints (requests made and failed, counted), and the lag of each target
-  sampled each second (its largest value);
+- the raw limit: COPY BINARY of every mapped table into its database, the six at once, into
+  tables without indexes (scripts/bench_offline.py's), measured first on the idle monolith;
+- the services' latency without a copy: the load alone for BASELINE_SECONDS (p50, p99);
+- the online copy under the same load: its rows' time and throughput against the raw limit,
+  the index build, the whole transfer; the load's requests, failures and latency meanwhile;
+  the largest lag of a target and the most WAL a slot held on the monolith (sampled each second);
 - the floor of any cutover: the old services' own stop and start (compose stop, then up
   --wait), measured on the same sandbox before the cutover;
 - the cutover's write downtime (services stopped to services healthy, from the report),
@@ -22,22 +25,33 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from sandbox import BACKEND, PROJECT_DIR, WriteLoad, ansible_playbook, psql  # noqa: E402  (the e2e helpers)
+from sandbox import BACKEND, PROJECT_DIR, WriteLoad, ansible_playbook, psql, remove_new_databases  # noqa: E402
 
 from bench import newest_report, passed  # noqa: E402  (scripts/ is on the path when run as a script)
+from bench_offline import NEW, TARGETS, compose, raw_copy  # noqa: E402
 
 ONLINE = ["-e", "dbsplit_mode=online"]
-LAG_SQL = ("SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), 0)::bigint "
-           "FROM pg_replication_slots WHERE slot_name LIKE 'dbsplit\\_online\\_%'")
+BASELINE_SECONDS = 60
+# The largest lag (WAL not yet applied) and WAL held (not yet released) of the copy's slots.
+SLOTS_SQL = ("SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), 0)::bigint, "
+             "coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), 0)::bigint "
+             "FROM pg_replication_slots WHERE slot_name LIKE 'dbsplit\\_online\\_%'")
 
 
-def sample_lag(peak, stop):
+def sample_slots(peak, stop):
     while not stop.is_set():
         try:
-            peak["bytes"] = max(peak["bytes"], int(psql("yemma-postgres", "yemma_db", LAG_SQL)[0][0]))
+            lag, held = (int(value) for value in psql("yemma-postgres", "yemma_db", SLOTS_SQL)[0])
+            peak["lag"], peak["held"] = max(peak["lag"], lag), max(peak["held"], held)
         except (AssertionError, IndexError, ValueError, subprocess.TimeoutExpired):
             pass  # the monolith busy or restarting: the next sample counts
         stop.wait(1)
+
+
+def load_line(counts):
+    failed = "; ".join(f"{reason} x{n}" for reason, n in sorted(counts["reasons"].items()))
+    return (f"{counts['requests']} requests, {counts['failed']} failed" + (f" ({failed})" if failed else "")
+            + f", latency p50 {counts['p50_ms']} ms, p99 {counts['p99_ms']} ms")
 
 
 def compose_seconds(*args):
@@ -49,13 +63,20 @@ def compose_seconds(*args):
 
 def main():
     started = time.monotonic()
+    compose(NEW, "up", "-d", "--wait", *sorted({service for _c, service, _t in TARGETS.values()}))
+    raw_seconds, raw_right = raw_copy()
+    remove_new_databases()
+
     prepared = ansible_playbook("migrate.yml", "-l", "sandbox", "--tags", "preflight,plan,stop", *ONLINE,
                                 "-e", "dbsplit_monolith_restart=true")
     passed(prepared, "migrate.yml (preflight, plan, stop: the monolith's restart)")
     time.sleep(10)  # the old services reconnect after the monolith's restart
+    baseline = WriteLoad().start()
+    time.sleep(BASELINE_SECONDS)
+    alone = baseline.stop()
 
-    load, peak, stop = WriteLoad().start(), {"bytes": 0}, threading.Event()
-    sampler = threading.Thread(target=sample_lag, args=(peak, stop), daemon=True)
+    load, peak, stop = WriteLoad().start(), {"lag": 0, "held": 0}, threading.Event()
+    sampler = threading.Thread(target=sample_slots, args=(peak, stop), daemon=True)
     sampler.start()
     copy_started = time.monotonic()
     copied = ansible_playbook("migrate.yml", "-l", "sandbox", *ONLINE, "--skip-tags", "cutover")
@@ -72,15 +93,21 @@ def main():
                            env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "25"})
     _, report = newest_report(cut, "migrate.yml (online cutover)", "report.json")
     downtime = float(report["completed"]["downtime_seconds"])
-    mb = int(transfer.get("bytes", 0)) / 2**20
-    seconds = float(transfer.get("seconds", 0)) or 1
+    mb = int(transfer.get("copy_bytes", 0)) / 2**20
+    copy_seconds = float(transfer.get("copy_seconds", 0)) or 1
     rows = sum(int(t["rows"]) for target in report["targets"] for t in target["tables"])
     print(f"source: {report['source']} {int(report['source_bytes']) / 2**20:.0f} MB, {rows:,} rows proven at the freeze")
-    print(f"online copy: {transfer.get('tables')} tables, {mb:.0f} MB of table data in {seconds:.1f} s "
-          f"({mb / seconds:.1f} MB/s); migrate.yml up to the cutover {copy_wall:.1f} s")
-    print(f"load on the old services during the copy: {counts['requests']} requests, {counts['failed']} failed"
-          + (" (" + "; ".join(f"{r} x{n}" for r, n in sorted(counts["reasons"].items())) + ")" if counts["failed"] else ""))
-    print(f"largest lag of a target during the copy: {peak['bytes'] / 1024:.0f} kB of WAL")
+    print(f"raw limit (COPY BINARY, 6 targets at once, no index, idle monolith): {raw_seconds:.1f} s; "
+          f"{raw_right} tables with the source's row count")
+    print(f"online copy of the rows: {mb:.0f} MB of table data in {copy_seconds:.1f} s ({mb / copy_seconds:.1f} MB/s, "
+          f"{copy_seconds / raw_seconds:.2f} x the raw limit; {transfer.get('parts')} parts, {transfer.get('formats')}, "
+          f"paused {transfer.get('paused_seconds')} s); index build {transfer.get('build_seconds')} s; whole transfer "
+          f"{transfer.get('seconds')} s ({float(transfer.get('seconds', 0)) / raw_seconds:.2f} x raw); "
+          f"migrate.yml up to the cutover {copy_wall:.1f} s")
+    print(f"load without a copy ({BASELINE_SECONDS} s): {load_line(alone)}")
+    print(f"load during the online transfer ({copy_wall:.0f} s): {load_line(counts)}")
+    print(f"largest lag of a target: {peak['lag'] / 2**20:.1f} MB of WAL; most WAL a slot held on the monolith: "
+          f"{peak['held'] / 2**20:.1f} MB")
     print(f"floor (the old services' own stop and start): {floor:.1f} s")
     print(f"cutover write downtime: {downtime:.1f} s ({downtime / floor:.2f} x the floor); "
           f"phases: {report['phase_seconds']}")

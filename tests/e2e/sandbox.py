@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import threading
+import time
 import urllib.request
 
 import yaml
@@ -167,20 +168,24 @@ class WriteLoad:
     created; then a list read back (their deletes meet foreign keys, or a uuid the routes do
     not take: deletes are made in SQL by the tests that need them). Every request that fails (refused,
     timed out, or answered with an error) is counted, by service and reason.
-    ``start()``, then ``stop()`` returns {requests, failed, reasons}."""
+    ``start()``, then ``stop()`` returns {requests, failed, reasons, p50_ms, p99_ms} (the
+    latencies of the requests that succeeded)."""
 
     WRITERS = ("auth", "candidate", "payment", "document", "company")
 
     def __init__(self, clients=4, pause=0.05):
         self.clients, self.pause = clients, pause
         self.counts = {"requests": 0, "failed": 0, "reasons": {}}
+        self.latencies = []  # seconds, one float a request: a few MB for a day of load
         self._stop = threading.Event()
         self._threads = []
         self._lock = threading.Lock()
 
-    def _count(self, service=None, exc=None):
+    def _count(self, service=None, exc=None, since=None):
         with self._lock:
             self.counts["requests"] += 1
+            if since is not None:
+                self.latencies.append(time.monotonic() - since)
             if exc is not None:
                 self.counts["failed"] += 1
                 reason = f"{service}: {getattr(exc, 'code', '')} {getattr(exc, 'reason', exc)}"
@@ -195,9 +200,11 @@ class WriteLoad:
         while not self._stop.is_set():
             service = "auth"
             try:
+                since = time.monotonic()
                 user = http_json(urls["auth"] + "/items", "POST", {}, status=201)
-                self._count()
+                self._count(since=since)
                 service = rng.choice(self.WRITERS)
+                since = time.monotonic()
                 if service == "auth":
                     http_json(urls["auth"] + f"/items/{user['user_id']}", "PATCH", {"full_name": "load"})
                 elif service == "candidate":
@@ -206,9 +213,10 @@ class WriteLoad:
                     http_json(urls["document"] + "/items", "POST", {"owner_user_id": user["user_id"]}, status=201)
                 else:
                     http_json(urls[service] + "/items", "POST", {}, status=201)
-                self._count()
+                self._count(since=since)
+                since = time.monotonic()
                 http_json(urls[service] + "/items")
-                self._count()
+                self._count(since=since)
             except (OSError, AssertionError, ValueError) as exc:
                 self._count(service, exc)
             self._stop.wait(self.pause)
@@ -223,7 +231,15 @@ class WriteLoad:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
-        return dict(self.counts)
+        ordered = sorted(self.latencies)
+        return dict(self.counts, p50_ms=percentile_ms(ordered, 50), p99_ms=percentile_ms(ordered, 99))
+
+
+def percentile_ms(ordered, percent):
+    """The ``percent``th percentile of sorted seconds, in milliseconds (nearest rank); None of none."""
+    if not ordered:
+        return None
+    return round(1000 * ordered[min(len(ordered) - 1, -(-len(ordered) * percent // 100) - 1)], 1)
 
 
 def descendants(pid):

@@ -3,7 +3,8 @@
 One sandbox, in order, as an operator would go: the check run refuses what online mode needs
 (wal_level on the monolith, a table without a primary key) before any change; with the table
 accepted through the map and the monolith's restart scheduled, the run that starts the copy
-is killed during it, and the services never notice; the run again resumes the copy; the
+is killed during it (held by its back-pressure), and the services never notice; the run again
+copies again what was half copied; the
 cutover refuses a schema change made on the monolith during the copy, stopping nothing; once
 reverted, the cutover stops the services for seconds, and every table of every new database
 equals yemma_db (compared here, independently of the tool's proof).
@@ -62,6 +63,11 @@ def subscriptions():
     return found
 
 
+def read(path):
+    with open(path) as text:
+        return text.read()
+
+
 def serving():
     return all(health(f"yemma-{service}") == "healthy" for service in WriteLoad.WRITERS)
 
@@ -107,34 +113,42 @@ def test_run_killed_during_the_copy_leaves_the_services_serving_and_the_run_agai
     load = WriteLoad().start()
     try:
         env = dict(os.environ, PATH=f"{ROOT}/.venv/bin:{os.environ['PATH']}", ANSIBLE_CONFIG=f"{ROOT}/ansible.cfg")
-        with open(os.path.join(ROOT, ".sandbox", "online-killed.log"), "w") as log:
+        log_path = os.path.join(ROOT, ".sandbox", "online-killed.log")
+        with open(log_path, "w") as log:
+            # Back-pressure at a load no host is under: every part waits, the copy is held mid-way.
             run_ = subprocess.Popen([f"{ROOT}/.venv/bin/ansible-playbook", "migrate.yml", "-l", "sandbox", *ONLINE,
-                                     *with_keyless(True)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
+                                     *with_keyless(True), "-e", "dbsplit_online_max_load_per_core=0.001"],
+                                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             deadline = time.monotonic() + 600
-            while sum(subscriptions().values()) < len(CONTAINERS):
-                assert run_.poll() is None, "the run ended before every target subscribed"
-                assert time.monotonic() < deadline, "the targets never subscribed"
-                time.sleep(1)
+            while len(monolith("SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'dbsplit\\_online\\_%'")) \
+                    < len(CONTAINERS) or "paused" not in read(log_path):
+                assert run_.poll() is None, "the run ended before its copy began"
+                assert time.monotonic() < deadline, "the copy never began"
+                time.sleep(0.5)
         finally:
             # The controller and its workers (each in a session of its own), as a lost SSH session would.
             for pid in [run_.pid, *descendants(run_.pid)]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             run_.wait(timeout=60)
-        # Killed during the copy: yemma_db serves, unfrozen, holding only the copy's publications.
+        # Killed during the copy: yemma_db serves, unfrozen, holding only the copy's publications
+        # and slots; no target subscribed.
+        assert "host load" in read(log_path)
         assert not frozen()
         assert len(monolith("SELECT pubname FROM pg_publication WHERE pubname LIKE 'dbsplit_online_%'")) == len(CONTAINERS)
+        assert sum(subscriptions().values()) == 0
         assert serving()
 
-        # Run again: the copy goes on where it is (the cutover is left for later, so the load
-        # runs on against the old services through the whole copy).
+        # Run again: each target left half copied is rebuilt and copied again from a new slot's
+        # snapshot (the cutover is left for later, so the load runs on against the old services).
         rerun = migrate(*ONLINE, *with_keyless(True),
                                  "-e", "dbsplit_break_lock=true", "--skip-tags", "cutover")
         assert rerun.returncode == 0, rerun.stdout[-8000:]
         said = " ".join(rerun.stdout.split())
         assert "tables copied" in said and "copied while the services served" in said, said[-6000:]
+        # The killed run's copy, a background job that outlived it, was ended before any restore.
+        assert "Stop the online copy a killed run left running" in said, said[-6000:]
         assert subscriptions() == {database: 1 for database in CONTAINERS}
         # An UPDATE and a DELETE on the keyless table on the live monolith (REPLICA IDENTITY FULL).
         monolith(f"UPDATE public.{KEYLESS} SET kind = 'logout' WHERE user_id % 3 = 0; "

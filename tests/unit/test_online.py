@@ -20,14 +20,14 @@ def test_the_online_stream_has_its_own_valid_name_apart_from_the_reverse_one():
     assert name != reverse.subscription_name("pg/app", "app")
 
 
-def test_the_progress_line_gives_bytes_done_of_total_the_time_left_and_the_tables_being_copied():
-    line = online.progress_line("candidate_db", PROGRESS, {}, started_at=1000.0, now=1070.0)
-    # 700 MB in 70 s: 300 MB left at 10 MB/s.
-    assert line == ("candidate_db: 1/2 tables copied, 700.0 MB of 1000.0 MB (70%), about 30 s left; "
-                    "copying public.profiles 250,000 of ~1,000,000 rows")
-    done = dict(PROGRESS, copied=2, bytes_done=1000 << 20)
-    assert online.progress_line("candidate_db", done, {"lag_bytes": 2048, "lag_seconds": 0.4}, 1000.0, 1100.0) == \
+def test_the_progress_line_gives_tables_bytes_and_the_lag_or_names_a_table_not_synchronized():
+    done = dict(PROGRESS, copied=2, bytes_done=1000 << 20, tables=[dict(t, state="r") for t in PROGRESS["tables"]])
+    assert online.progress_line("candidate_db", done, {"lag_bytes": 2048, "lag_seconds": 0.4}) == \
         "candidate_db: 2/2 tables copied, 1000.0 MB of 1000.0 MB; streaming, lag 2.0 kB, 0.4 s"
+    # A table the subscription copies itself (a REFRESH PUBLICATION by hand) is named.
+    assert online.progress_line("candidate_db", PROGRESS, {}) == (
+        "candidate_db: 1/2 tables copied, 700.0 MB of 1000.0 MB; not synchronized yet: public.profiles 250,000 of "
+        "~1,000,000 rows")
 
 
 def test_a_copy_is_late_until_copied_whole_and_under_the_lag_allowed():
@@ -48,3 +48,20 @@ def test_the_schema_restore_leaves_out_exactly_the_rows_of_the_copied_tables_and
     listing = "".join(toc._line(e) + "\n" for e in entries)
     kept, count = toc.without_rows_of(listing, entries, {100, 400})
     assert count == 5 and [int(line.split(";")[0]) for line in kept.splitlines()] == [1, 3, 4, 5, 6]
+
+
+def test_the_restore_list_splits_what_the_rows_go_into_from_what_is_built_over_them():
+    """Post-data (indexes, constraints, triggers) and what depends on it (their comments) come
+    after the copy; the tables, their types and sequences before."""
+    entries = [toc.Entry(1, 1259, 100, "TABLE", "public", "users", "", (), 2),
+               toc.Entry(2, 1259, 101, "SEQUENCE", "public", "users_id_seq", "", (), 2),
+               toc.Entry(3, 0, 101, "SEQUENCE SET", "public", "users_id_seq", "", (2,), 3),
+               toc.Entry(4, 2606, 300, "CONSTRAINT", "public", "users users_pkey", "", (1,), 4),
+               toc.Entry(5, 1259, 301, "INDEX", "public", "ix_users_email", "", (1,), 4),
+               toc.Entry(6, 0, 0, "COMMENT", "public", "INDEX ix_users_email", "", (5,), 1),
+               toc.Entry(7, 0, 0, "COMMENT", "public", "TABLE users", "", (1,), 1),
+               toc.Entry(8, 2620, 302, "TRIGGER", "public", "users audit", "", (1,), 4)]
+    listing = "".join(toc._line(e) + "\n" for e in entries)
+    (before, before_count), (after, after_count) = toc.split_after_rows(listing, entries)
+    assert [int(line.split(";")[0]) for line in before.splitlines()] == [1, 2, 3, 7] and before_count == 4
+    assert [int(line.split(";")[0]) for line in after.splitlines()] == [4, 5, 6, 8] and after_count == 4

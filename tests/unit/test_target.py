@@ -54,7 +54,7 @@ def test_a_returned_target_is_rebuilt_whatever_plan_and_backup_it_came_from():
     assert target.verdict(info("returned", "p0", "b0", 40), "p1", "b1") == ("rebuild", None)
     assert target.verdict(info("returned", "p1", "b1", 40), "p1", None) == ("rebuild", None)
     # What a return marks: only what this tool restored or marked live.
-    assert set(target.RETURNABLE) == {"restoring", "restored", "live"}
+    assert set(target.RETURNABLE) == {"restoring", "schema", "copying", "copied", "restored", "live"}
 
 
 def test_marker_round_trip():
@@ -83,3 +83,28 @@ def test_an_absent_database_is_created_when_the_login_may_and_refused_with_the_s
     assert action == "refuse"
     assert why.startswith("does not exist on its server, and yemma may not create databases there")
     assert 'CREATE DATABASE "logs_db" OWNER "yemma";' in why and 'ALTER ROLE "yemma" CREATEDB' in why
+
+
+def test_online_modes_schema_restore_keeps_every_stage_of_this_plans_copy_and_rebuilds_a_killed_one():
+    """Online mode restores in parts: the schema ("schema"), the copy ("copying", then
+    "copied"), the build ("restoring", then "restored"). Its schema restore keeps what this plan
+    and backup reached, and rebuilds a copy or a build a killed run left half done."""
+    for kept in ("schema", "copied", "restored"):
+        assert target.verdict(info(kept, "p1", "b1", 40), "p1", "b1", "before_rows") == ("keep", None)
+    for half in ("copying", "restoring"):
+        assert target.verdict(info(half, "p1", "b1", 40), "p1", "b1", "before_rows") == ("rebuild", None)
+    assert target.verdict(info("copied", "p1", "b0", 40), "p1", "b1", "before_rows") == ("rebuild", None)
+    # Offline, a schema without rows is no restored target: rebuilt whole.
+    for half in ("schema", "copying", "copied"):
+        assert target.verdict(info(half, "p1", "b1", 40), "p1", "b1") == ("rebuild", None)
+
+
+def test_the_build_over_the_rows_runs_on_a_copied_target_only_and_never_rebuilds():
+    assert target.verdict(info("copied", "p1", "b1", 40), "p1", "b1", "after_rows") == ("restore", None)
+    assert target.verdict(info("restored", "p1", "b1", 40), "p1", "b1", "after_rows") == ("keep", None)
+    for state in ("schema", "copying", "restoring", "live", "returned"):
+        action, why = target.verdict(info(state, "p1", "b1", 40), "p1", "b1", "after_rows")
+        assert action == "refuse" and f"is {state}" in why and "run migrate.yml again" in why
+    action, why = target.verdict(info("copied", "p0", "b1", 40), "p1", "b1", "after_rows")
+    assert action == "refuse"
+    assert target.verdict(info("empty", None, None, 0), "p1", "b1", "after_rows")[0] == "refuse"

@@ -2,10 +2,11 @@
 MoveTables, pgcopydb --follow), with PostgreSQL's logical replication.
 
 The transfer restores each target's schema from the backup (what its tables need, as in
-offline mode) without the moved tables' rows; then the monolith publishes that target's tables
-(one publication a target, named like the subscription) and the target subscribes with
-``copy_data = true``: its table-sync workers copy every table, then the stream applies the
-changes the old services keep making. The cutover stops the services, freezes the monolith,
+offline mode) without the moved tables' rows, indexes or constraints; module_utils/bulkcopy.py
+publishes that target's tables on the monolith (one publication a target, named like the
+subscription), creates its slot with a snapshot and copies the rows from that snapshot; the
+restore builds the indexes and constraints; then the target subscribes on that slot
+(``copy_data = false``): the stream applies every change the old services made since. The cutover stops the services, freezes the monolith,
 waits until each target applied everything up to the freeze (``reverse.wait_applied``, the same
 wait as the reverse stream's, the other way round), carries the sequences and large objects,
 and removes the subscription and the publication before the reverse stream starts: two
@@ -27,9 +28,6 @@ from ansible_collections.yemma.dbsplit.plugins.module_utils.pgconn import quote_
 
 DIRECTION = "online"
 APPLICATION = "dbsplit-online"
-# Slots a subscription takes on the monolith's server: its own and one per table-sync worker
-# (max_sync_workers_per_subscription, 2 by default on the targets).
-SLOTS_PER_TARGET = 3
 
 
 def stream_name(target_key, database):
@@ -57,20 +55,6 @@ WHERE c.oid IN ({reverse.TABLES_WITH_PARTITIONS})
 
 COPIED = ("s", "r")
 LOCK_TIMEOUT = 60  # seconds a statement of the cutover's switch may wait for a lock
-STARTED = "dbsplit online copy started at "
-
-
-def note_start(target, name):
-    """When the copy began, kept with the subscription (a resumed run's time left counts from it)."""
-    target.execute(f"COMMENT ON SUBSCRIPTION {quote_ident(name)} IS '{STARTED}{time.time():.0f}'")
-
-
-def started_at(target, name):
-    row = target.execute("SELECT obj_description(oid, 'pg_subscription') FROM pg_subscription WHERE subname = %s",
-                         (name,)).fetchone()
-    if row and row[0] and row[0].startswith(STARTED):
-        return float(row[0][len(STARTED):])
-    return None
 
 
 def copy_progress(monolith, target, name, tables):
@@ -102,30 +86,26 @@ def _size(count):
     return str(count)
 
 
-def _duration(seconds):
-    seconds = int(seconds)
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+def progress_line(label, progress, lag):
+    """One line for the operator: tables subscribed, their bytes, and the stream's lag; a table
+    not synchronized yet (its subscription's state, e.g. after ALTER SUBSCRIPTION ... REFRESH
+    PUBLICATION by hand) is named with its rows."""
+    line = f"{label}: {progress['copied']}/{progress['count']} tables copied, {_size(progress['bytes_done'])} of {_size(progress['bytes'])}"
+    copying = [f"{f['table']} {f['rows_done']:,} of ~{f['rows']:,} rows" for f in progress["tables"] if f["state"] not in COPIED]
+    if copying:
+        return line + "; not synchronized yet: " + ", ".join(copying)
+    seconds = lag.get("lag_seconds")
+    return line + f"; streaming, lag {_size(lag.get('lag_bytes') or 0)}" + (f", {seconds} s" if seconds is not None else "")
 
 
-def progress_line(label, progress, lag, started_at, now=None):
-    """One line for the operator: tables copied, bytes done of total, time left at the rate
-    so far, the tables being copied with their rows, and the stream's lag once copied."""
-    now = time.time() if now is None else now
-    done, total = progress["bytes_done"], progress["bytes"]
-    line = f"{label}: {progress['copied']}/{progress['count']} tables copied, {_size(done)} of {_size(total)}"
-    if progress["copied"] < progress["count"]:
-        elapsed = max(now - started_at, 1.0)
-        line += f" ({100 * done // max(total, 1)}%)"
-        if done:
-            line += f", about {_duration((total - done) * elapsed / done)} left"
-        copying = [f"{f['table']} {f['rows_done']:,} of ~{f['rows']:,} rows" for f in progress["tables"]
-                   if f["state"] in ("d", "f")]
-        if copying:
-            line += "; copying " + ", ".join(copying)
-    else:
-        seconds = lag.get("lag_seconds")
-        line += f"; streaming, lag {_size(lag.get('lag_bytes') or 0)}" + (f", {seconds} s" if seconds is not None else "")
-    return line
+def subscribe_problem(target_conn, tool):
+    """Why a target may not subscribe to its slot yet (its rows copied and its indexes built: marker
+    "restored"), with the fix; None when it may."""
+    state = marker.inspect(target_conn, tool)["state"]
+    if state in ("restored", "live"):
+        return None
+    return (f"is {state}: its rows are not copied and its indexes not built yet, so the stream has nothing to apply "
+            "to; run migrate.yml again (the transfer copies, then builds, then subscribes)")
 
 
 def schema_changes(monolith, target, tables, dropped_constraints):

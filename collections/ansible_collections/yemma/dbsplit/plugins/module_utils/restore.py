@@ -50,11 +50,18 @@ def maintenance_work_mem(memory_limit, shared_buffers, jobs):
     return min(per_job, 1024)
 
 
-def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_rows, check_mode, timeout=None):
-    """Restore every target ([{plan, endpoint}], endpoints with their tools runtime) from the
-    backup, side by side; return {target key: figures, with the action taken}. Every target is
-    judged first (target.verdict): one that must be refused fails the whole task before any
-    change. A target already restored from this plan and backup is kept. The archive is checked
+# What a restore brings to a target: all of its share (offline), or online mode's two parts
+# around the copy of the rows: the schema they go into, then what is built over them.
+PARTS = ("whole", "before_rows", "after_rows")
+# The marker a target carries once a part is restored (module_utils/target).
+RESTORED_AS = {"whole": "restored", "before_rows": "schema", "after_rows": "restored"}
+
+
+def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, part, check_mode, timeout=None):
+    """Restore ``part`` (PARTS) of every target ([{plan, endpoint}], endpoints with their tools
+    runtime) from the backup, side by side; return {target key: figures, with the action taken}.
+    Every target is judged first (target.verdict): one that must be refused fails the whole task
+    before any change. A target already restored from this plan and backup is kept. The archive is checked
     against its recorded checksum once, for all. Raise ``Refused``, or ``RestoreFailed`` naming
     every target whose restore failed (the others are restored). ``timeout``: seconds each
     pg_restore may take."""
@@ -67,7 +74,7 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_r
         with pgconn.connect(psycopg, endpoint) as conn:
             info = target.inspect(conn, endpoint["tool_name"])
             versions[plan["key"]] = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0]
-        action, why = target.verdict(info, plan_hash, manifest["id"])
+        action, why = target.verdict(info, plan_hash, manifest["id"], part)
         judged[plan["key"]] = {"label": plan["label"], "action": action, "target_state": info}
         if action == "refuse":
             refused.append(f"target {plan['label']} {why}")
@@ -87,7 +94,7 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_r
         with pgconn.connect(psycopg, endpoint) as conn:
             return restore(conn, pgconn.tools_runtime(endpoint), endpoint["login_password"], plan, manifest, toc_entries,
                            plan_hash, judged[plan["key"]]["action"] == "rebuild", jobs, work_dir, endpoint["memory_limit"],
-                           without_rows, timeout)
+                           part, timeout)
 
     with ThreadPoolExecutor(max_workers=len(due)) as pool:
         futures = [(spec, pool.submit(one, spec)) for spec in due]
@@ -103,29 +110,37 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, without_r
 
 
 def restore(conn, runtime, password, target_plan, manifest, toc_entries, plan_hash, rebuild, jobs, work_dir, memory_limit,
-            without_rows=False, timeout=None):
+            part="whole", timeout=None):
     """Select the target's entries of the (checked) archive's TOC, then pg_restore them in
-    parallel; return figures. ``without_rows``: the tables' rows are left out (online mode:
-    its copy brings them)."""
+    parallel; return figures. ``part`` (PARTS): online mode restores the tables without their
+    rows, indexes, constraints and triggers ("before_rows"), its copy brings the rows, then
+    "after_rows" builds the rest in parallel and ANALYZEs the target (the new services' first
+    queries are planned on statistics, as on the monolith)."""
     shared_buffers = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))").fetchone()[0]
     work_mem_mb = maintenance_work_mem(memory_limit, shared_buffers, jobs)
     selected, entries = toc.filter_entries(toc_entries, target_plan["objects"], target_plan.get("large_objects"))
-    if without_rows:
+    if part != "whole":
         relations = {o["oid"] for o in target_plan["objects"].values() if o["class"] == "pg_class" and o["kind"] in ("r", "m")}
-        selected, entries = toc.without_rows_of(selected, toc_entries, relations)
+        selected, _count = toc.without_rows_of(selected, toc_entries, relations)
+        before, after = toc.split_after_rows(selected, toc_entries)
+        selected, entries = before if part == "before_rows" else after
     started = time.monotonic()
-    restore_listed(conn, runtime, password, manifest, selected, f"{file_name(target_plan)}.list", plan_hash, rebuild, jobs,
-                   work_dir, container_name(runtime["tool"], target_plan), {"maintenance_work_mem": f"{work_mem_mb}MB"},
-                   timeout)
+    list_name = f"{file_name(target_plan)}.{part}.list"
+    settings = {"maintenance_work_mem": f"{work_mem_mb}MB"}
+    restore_listed(conn, runtime, password, manifest, selected, list_name, plan_hash, rebuild, jobs, work_dir,
+                   container_name(runtime["tool"], target_plan), settings, timeout, RESTORED_AS[part])
+    if part == "after_rows":
+        conn.execute("ANALYZE")
     seconds = time.monotonic() - started
     return {"entries": entries, "seconds": round(seconds, 2), "maintenance_work_mem_mb": work_mem_mb}
 
 
 def restore_listed(conn, runtime, password, manifest, listing, list_name, plan_hash, rebuild, jobs, work_dir, container,
-                   settings=None, timeout=None):
+                   settings=None, timeout=None, restored_as="restored"):
     """pg_restore the ``listing`` (a ``pg_restore -L`` list) of the checked archive into the
     connected database, in parallel, stopping at the first error; the database's marker says
-    ``restoring`` meanwhile (a killed run starts again from empty: ``rebuild``) and ``restored`` after."""
+    ``restoring`` meanwhile (a killed run starts again from empty: ``rebuild``) and
+    ``restored_as`` after."""
     backup_dir, archive = os.path.split(manifest["archive"])
     os.makedirs(work_dir, mode=0o700, exist_ok=True)
     backup.write_private(os.path.join(work_dir, list_name), listing)
@@ -139,4 +154,4 @@ def restore_listed(conn, runtime, password, manifest, listing, list_name, plan_h
          "--no-owner", "--no-privileges", "--exit-on-error", f"/backup/{archive}"],
         name=container, mounts=[(backup_dir, "/backup", "ro"), (work_dir, "/work", "ro")], settings=settings,
         timeout=timeout)
-    target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], "restored")
+    target.set_marker(conn, runtime["tool"], plan_hash, manifest["id"], restored_as)

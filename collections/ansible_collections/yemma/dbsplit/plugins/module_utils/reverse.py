@@ -285,31 +285,37 @@ def logging_problem(user, settings):
             f"as a superuser, {' '.join(f'ALTER ROLE {role} SET {setting};' for setting in settings)}")
 
 
-def subscribe(conn, target, name, connection, check_mode, copy_data=False, publication=PUBLICATION):
+def subscribe(conn, target, name, connection, check_mode, copy_data=False, publication=PUBLICATION, on_slot=False):
     """The subscription of ``conn`` (the monolith; a target in online mode) to the publication
     on ``target`` (its publisher), its slot created now. Returns whether it changed.
     ``copy_data``: the subscriber's tables are empty (a monolith rebuilt from the backup without
-    them; a target in online mode) and receive the publisher's rows first, then the stream."""
+    them) and receive the publisher's rows first, then the stream. ``on_slot``: the slot exists
+    already (online mode: the copy created it with the snapshot it copied from) and the stream
+    starts where it stands."""
     if conn.execute("SELECT count(*) FROM pg_subscription WHERE subname = %s", (name,)).fetchone()[0]:
         return False
+    slot = target.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()
+    if on_slot and not check_mode and (not slot or slot[0]):
+        raise ReverseError(f"slot {name} on the publisher is " + ("in use by another subscriber" if slot else "missing")
+                           + ": the rows copied from its snapshot cannot be followed by its changes; start the copy "
+                           "again: rollback.yml, then migrate.yml")
     if not check_mode:
         # A slot without its subscription: the monolith that held it is gone (its volume
         # was rebuilt from the backup); a new slot starts from now.
-        slot = target.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()
-        if slot:
+        if slot and not on_slot:
             if slot[0]:
                 raise ReverseError(f"slot {name} on the target is in use by another subscriber: remove that subscription")
             target.execute("SELECT pg_drop_replication_slot(%s)", (name,))
         _writable(conn)
         _unlogged(conn)
         literal = "'" + connection.replace("'", "''") + "'"
-        options = subscription_options(conn.info.server_version, target.info.server_version, copy_data)
+        options = subscription_options(conn.info.server_version, target.info.server_version, copy_data, not on_slot)
         conn.execute(f"CREATE SUBSCRIPTION {quote_ident(name)} CONNECTION {literal} PUBLICATION {quote_ident(publication)} "
                      f"WITH (slot_name = {quote_ident(name)}, {', '.join(f'{k} = {v}' for k, v in options.items())})")
     return True
 
 
-def subscription_options(subscriber_version, publisher_version, copy_data):
+def subscription_options(subscriber_version, publisher_version, copy_data, create_slot=True):
     """CREATE SUBSCRIPTION's options (but the slot's name) that the two servers' versions
     (server_version_num) allow:
     - disable_on_error (15): an apply error stops the stream, which the tool reports; below 15
@@ -318,7 +324,7 @@ def subscription_options(subscriber_version, publisher_version, copy_data):
       a subscription of its own, so a stream can never loop back;
     - binary (16, and the same major version on both sides, as the docs require for the
       initial copy): the rows travel in binary, which is faster and takes less CPU."""
-    options = {"copy_data": "true" if copy_data else "false", "create_slot": "true"}
+    options = {"copy_data": "true" if copy_data else "false", "create_slot": "true" if create_slot else "false"}
     if subscriber_version >= 150000:
         options["disable_on_error"] = "true"
     if subscriber_version >= 160000:

@@ -4,7 +4,10 @@ backup), or holding something else that must not be touched.
 The state is a marker in the database's comment, written before a restore starts
 ("restoring"), after it ends ("restored"), and at cutover, before any service starts
 on it ("live"). A run killed mid-restore leaves "restoring": the next run rebuilds that
-target from scratch instead of appending. A "live" target may hold writes the monolith
+target from scratch instead of appending. Online mode restores in three steps: the schema the
+rows go into ("schema"), the rows, copied from the monolith ("copying", then "copied"), then
+the indexes and constraints built over them ("restoring", then "restored"); a run killed during
+the copy or the build rebuilds that target from scratch too. A "live" target may hold writes the monolith
 never saw, so it is never rebuilt or reset by this tool, until it is "returned": its
 content is the monolith's (a run went back before any service wrote to it, or a rollback
 proved every write back), and the next migration rebuilds it.
@@ -138,9 +141,19 @@ def create(psycopg, endpoint, check_mode=False):
             conn.execute(create_statement(endpoint["db"]))
 
 
-def verdict(info, plan_hash, backup_id):
-    """What a transfer must do with a target: restore, rebuild, keep, or refuse (with why)."""
+# What a restore keeps of a target restored from the same plan and backup, by the part it
+# restores: the whole target (offline), or the schema the online copy's rows go into (online:
+# the copy, then the build after the rows, take it from there).
+KEPT = {"whole": ("restored",), "before_rows": ("schema", "copied", "restored")}
+
+
+def verdict(info, plan_hash, backup_id, part="whole"):
+    """What a transfer must do with a target: restore, rebuild, keep, or refuse (with why).
+    ``part``: what is restored: "whole", "before_rows" (online: the schema the copy fills) or
+    "after_rows" (online: the indexes, constraints and triggers, once the rows are copied)."""
     state = info["state"]
+    if part == "after_rows":
+        return _after_rows_verdict(info, plan_hash, backup_id)
     if state == "empty":
         return "restore", None
     if state == "foreign":
@@ -158,10 +171,23 @@ def verdict(info, plan_hash, backup_id):
     if info["plan"] != plan_hash:
         return "refuse", (f"holds data restored by this tool from another plan ({info['plan']}, "
                           f"current {plan_hash}): reset it with rollback.yml, or restore the old map")
-    if state == "restored" and info["backup"] == backup_id:
+    if state in KEPT[part] and info["backup"] == backup_id:
         return "keep", None
-    # Half restored by a killed run, or restored from an older backup: start again from empty.
+    # Half restored or half copied by a killed run, or restored from an older backup: start
+    # again from empty.
     return "rebuild", None
+
+
+def _after_rows_verdict(info, plan_hash, backup_id):
+    """Online mode's build over the copied rows: only on a target whose rows this tool copied
+    from this plan and backup; never a rebuild (that is the schema restore's, before the copy)."""
+    same = info["plan"] == plan_hash and info["backup"] == backup_id
+    if same and info["state"] == "copied":
+        return "restore", None
+    if same and info["state"] == "restored":
+        return "keep", None
+    return "refuse", (f"is {info['state']} (plan {info['plan']}, backup {info['backup']}), not holding the rows this "
+                      "plan's online copy brings: run migrate.yml again, which restores its schema and copies them first")
 
 
 def not_markable(info, plan_hash, backup_id):
@@ -174,7 +200,7 @@ def not_markable(info, plan_hash, backup_id):
 
 
 # The states a return marks "returned": what this tool restored or marked live.
-RETURNABLE = ("restoring", "restored", "live")
+RETURNABLE = ("restoring", "schema", "copying", "copied", "restored", "live")
 
 
 def mark_returned(conn, tool, check_mode=False):

@@ -31,7 +31,9 @@ MAGIC = b"PGDMP"
 # Archive versions this reader knows (pg_dump 12 to 17 write 1.14 to 1.16).
 FIRST_VERSION, LAST_VERSION = (1, 14), (1, 16)
 
-Entry = namedtuple("Entry", "dump_id catalog_oid oid desc namespace tag owner deps")
+# ``section``: pg_dump's (1 none, 2 pre-data, 3 data, 4 post-data).
+Entry = namedtuple("Entry", "dump_id catalog_oid oid desc namespace tag owner deps section", defaults=(1,))
+POST_DATA = 4
 
 
 class TocError(RuntimeError):
@@ -90,7 +92,7 @@ def read_toc_from(stream, path):
         reader.int()             # has a data dumper
         catalog_oid, oid = int(reader.str()), int(reader.str())
         tag, desc = reader.str(), reader.str()
-        reader.int()             # section
+        section = reader.int()
         reader.str(), reader.str(), reader.str()   # CREATE, DROP and COPY statements
         namespace = reader.str()
         reader.str(), reader.str()                 # tablespace, table access method
@@ -102,7 +104,7 @@ def read_toc_from(stream, path):
         while (dep := reader.str()) is not None:
             deps.append(int(dep))
         reader.bytes(1 + offset_size)              # where the entry's data is
-        entries.append(Entry(dump_id, catalog_oid, oid, desc, namespace, tag, owner, tuple(deps)))
+        entries.append(Entry(dump_id, catalog_oid, oid, desc, namespace, tag, owner, tuple(deps), section))
     return database, entries
 
 
@@ -178,3 +180,21 @@ def without_rows_of(listing, entries, relation_oids):
                if e.desc in ("TABLE DATA", "MATERIALIZED VIEW DATA") and e.oid in relation_oids}
     kept = [line for line in listing.splitlines(keepends=True) if int(line.split(";", 1)[0]) not in dropped]
     return "".join(kept), len(kept)
+
+
+def split_after_rows(listing, entries):
+    """A ``pg_restore -L`` list split in two: what the rows go into (the tables, their types and
+    functions), and what is built once they are in (the post-data section: indexes,
+    constraints, triggers, rules, and what depends on them, such as their comments). Returns
+    ((list, count) before the rows, (list, count) after them). Online mode copies the rows in
+    between: into tables without an index to maintain, then builds each index once, sorted."""
+    after = {e.dump_id for e in entries if e.section == POST_DATA}
+    while True:
+        more = {e.dump_id for e in entries if e.dump_id not in after and any(d in after for d in e.deps)}
+        if not more:
+            break
+        after |= more
+    lines = listing.splitlines(keepends=True)
+    before = [line for line in lines if int(line.split(";", 1)[0]) not in after]
+    built = [line for line in lines if int(line.split(";", 1)[0]) in after]
+    return ("".join(before), len(before)), ("".join(built), len(built))

@@ -46,13 +46,24 @@ def backup_summary(result, mode):
             f"{manifest['sha256']}{online}")
 
 
-def online_copy_figures(results, started):
-    """The online copy's figures from dbsplit_online_copy's info results (one per target), once
-    every copy is done: tables, bytes, seconds since the wait ``started``, the largest lag."""
+def online_copy_figures(results, started, copied, built):
+    """The online copy's figures once every stream has caught up: from dbsplit_online_bulk's
+    result (``copied``: tables, bytes, seconds, rate, format, pauses), dbsplit_restore's after
+    the rows (``built``: seconds of the slowest target's build), and dbsplit_online_copy's info
+    results (one per target: the largest lag, each stream's line); ``seconds``: the whole
+    transfer since the copy ``started`` (copy, build, subscribe, catch-up)."""
     done = [result for result in results if "progress" in result]
+    copies = (copied or {}).get("copies", {}).values()
+    copy_bytes = sum(c["bytes"] for c in copies if c["action"] == "copy")
+    copy_seconds = float((copied or {}).get("seconds", 0))
     return {"tables": sum(result["progress"]["count"] for result in done),
             "bytes": sum(result["progress"].get("bytes", 0) for result in done),
             "seconds": round(time.time() - float(started), 1),
+            "copy_seconds": copy_seconds, "copy_bytes": copy_bytes,
+            "copy_mb_per_second": round(copy_bytes / 1048576 / copy_seconds, 1) if copy_seconds else None,
+            "formats": sorted({c["format"] for c in copies}), "parts": sum(c["parts"] for c in copies),
+            "paused_seconds": (copied or {}).get("paused_seconds", 0),
+            "build_seconds": max([r.get("seconds", 0) for r in ((built or {}).get("restores") or {}).values()] or [0]),
             "lag_bytes": max([result["status"].get("lag_bytes") or 0 for result in done] or [0]),
             "lines": [result["line"] for result in done]}
 
@@ -159,12 +170,15 @@ def provision_summary(targets, created, reverse_stream, publishers, wal_keep_mb,
 def online_copy_summary(online_copy, labels, source_database, max_lag):
     """The online copy's part of the transfer's line (a check run's says what it would do)."""
     if online_copy is None:
-        return (f"; would publish each new database's tables on {source_database} and subscribe it ({', '.join(labels)}): "
-                "the rows are copied while the old services serve, then their changes stream until the cutover, which "
-                f"waits for the lag to fall under {bytes_to_human(max_lag)}")
-    return (f"; schema only: {online_copy['tables']} tables ({bytes_to_human(online_copy['bytes'])}) copied while the "
-            f"services served, in {online_copy['seconds']} s; every change streams, lag at most "
-            f"{bytes_to_human(online_copy['lag_bytes'])} now")
+        return (f"; would copy each new database's rows from a snapshot of {source_database} ({', '.join(labels)}) "
+                "while the old services serve, build its indexes after, then stream the changes made since until the "
+                f"cutover, which waits for the lag to fall under {bytes_to_human(max_lag)}")
+    rate = online_copy.get("copy_mb_per_second")
+    return (f"; {online_copy['tables']} tables ({bytes_to_human(online_copy['bytes'])}) copied while the services served "
+            f"in {online_copy['seconds']} s (rows {online_copy.get('copy_seconds', 0)} s"
+            + (f" at {rate} MB/s" if rate else "") + f", indexes {online_copy.get('build_seconds', 0)} s"
+            + (f", paused {online_copy['paused_seconds']} s" if online_copy.get("paused_seconds") else "")
+            + f"); every change streams, lag at most {bytes_to_human(online_copy['lag_bytes'])} now")
 
 
 def verify_summary(verified, source_database):

@@ -38,16 +38,21 @@ INTEGERS = {
     "dbsplit_online_copy_timeout": (60, 7 * 86400, "seconds to wait for the online copies and their lag"),
     "dbsplit_online_catchup_timeout": (10, 3600, "seconds the cutover waits for the last changes"),
     "dbsplit_online_slots_per_target": (1, 16, "slots an online copy takes on the monolith's server"),
+    "dbsplit_online_copy_jobs": (1, 16, "parts of tables the online copy copies at once"),
+    "dbsplit_online_part_mb": (0, 1 << 20, "MB above which the online copy splits a table in parts"),
     "dbsplit_online_proof_timeout": (60, 7 * 86400, "seconds the proof at the cutover may take"),
     "dbsplit_diff_sample_keys": (0, 10000, "keys named per kind of difference of a table"),
     "dbsplit_verify_stream_timeout": (1, 86400, "seconds verify.yml waits for a stream to catch up"),
     "dbsplit_verify_timeout": (60, 7 * 86400, "seconds verify.yml's comparison may take"),
 }
-# Multiples of a size (disk space estimates): (lowest, highest).
+# Numbers that need not be whole (multiples of a size for the disk space estimates; the online
+# copy's back-pressure limits): (lowest, highest).
 FACTORS = {
     "dbsplit_backup_space_factor": (0.1, 20),
     "dbsplit_target_space_factor": (1, 20),
     "dbsplit_dump_expansion_factor": (1, 50),
+    "dbsplit_online_max_load_per_core": (0, 64),
+    "dbsplit_online_max_standby_lag": (0, 86400),
 }
 STRINGS = ("dbsplit_project_dir", "dbsplit_compose_file", "dbsplit_monolith_compose_file", "dbsplit_compose_project",
            "dbsplit_env_file", "dbsplit_env_user_key", "dbsplit_env_password_key", "dbsplit_network",
