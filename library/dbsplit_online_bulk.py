@@ -55,7 +55,7 @@ options:
   max_load_per_core:
     description: The next part waits while the host's 1-minute load average per core is above this. 0 for no limit.
     type: float
-    default: 2.0
+    default: 0.0
   max_standby_lag:
     description: The next part waits while a standby of the monolith replays more than this many seconds behind. 0 for no limit.
     type: float
@@ -155,7 +155,7 @@ def main():
             full_identity=dict(type="list", elements="str", default=[]),
             jobs=dict(type="int", default=2),
             part_mb=dict(type="int", default=256),
-            max_load_per_core=dict(type="float", default=2.0),
+            max_load_per_core=dict(type="float", default=0.0),
             max_standby_lag=dict(type="float", default=1.0),
             progress_file=dict(type="path"),
         ),

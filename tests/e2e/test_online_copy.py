@@ -205,6 +205,33 @@ def test_the_copy_runs_while_the_monolith_takes_writes_and_the_catch_up_leaves_t
     assert_password_unseen(NEW, servers["new"])
 
 
+def test_a_copy_that_fails_on_either_side_says_why_and_leaves_no_row_behind(servers):
+    def stream(reading, writing, streamed=None):
+        # Each part has its own sessions, closed after (a failed COPY leaves them mid-protocol).
+        with connect(servers["monolith"], "yemma") as monolith, connect(servers["new"], "app") as target:
+            return bulkcopy.stream(psycopg, monolith.pgconn, target.pgconn, reading, writing,
+                                   (streamed if streamed is not None else []).append)
+
+    with connect(servers["new"], "app") as target:
+        target.execute("CREATE TABLE strict_users (id int CHECK (id <> 15000), name text)")
+        try:
+            # The row 15000 breaks the target's rule past the first chunk: the COPY is undone whole.
+            with pytest.raises(bulkcopy.CopyError, match="writing: .*violates check constraint"):
+                stream("COPY (SELECT id, name || repeat('x', 100) FROM users ORDER BY id) TO STDOUT",
+                       "COPY strict_users FROM STDIN")
+            assert target.execute("SELECT count(*) FROM strict_users").fetchone() == (0,)
+            with pytest.raises(bulkcopy.CopyError, match='reading: .*"no_such_table"'):
+                stream("COPY no_such_table TO STDOUT", "COPY strict_users FROM STDIN")
+            with pytest.raises(bulkcopy.CopyError, match="writing: .*no_such_table"):
+                stream("COPY users TO STDOUT", "COPY no_such_table FROM STDIN")
+            streamed = []
+            assert stream("COPY (SELECT id, name FROM users WHERE id < 15000) TO STDOUT", "COPY strict_users FROM STDIN",
+                          streamed) == 14999
+            assert sum(streamed) > 0 and target.execute("SELECT count(*) FROM strict_users").fetchone() == (14999,)
+        finally:
+            target.execute("DROP TABLE strict_users")
+
+
 def test_a_schema_change_on_the_monolith_is_named(servers):
     with connect(servers["monolith"], "yemma") as monolith, connect(servers["new"], "app") as target:
         monolith.execute("SET default_transaction_read_only = off")

@@ -171,6 +171,10 @@ def create_slot(psycopg, source, name):
     return session, result.get_value(0, 2).decode(), result.get_value(0, 1).decode()
 
 
+# Bytes gathered before each write to the target (COPY hands one row at a time).
+WRITE_CHUNK = 1 << 20
+
+
 def copy_part(psycopg, source, endpoint, snapshot, table, part, binary, on_bytes):
     """One part of a table from the snapshot into the target, streamed; returns the rows written."""
     options = " (FORMAT binary)" if binary else ""
@@ -182,13 +186,69 @@ def copy_part(psycopg, source, endpoint, snapshot, table, part, binary, on_bytes
         monolith.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         # A crash loses nothing: the target is "copying", and a run again rebuilds it.
         into.execute("SET synchronous_commit = off")
-        with monolith.cursor() as out_cursor, into.cursor() as in_cursor:
-            with out_cursor.copy(reading) as out, in_cursor.copy(writing) as written:
-                for block in out:
-                    written.write(block)
-                    on_bytes(len(block))
-            rows = in_cursor.rowcount
+        rows = stream(psycopg, monolith.pgconn, into.pgconn, reading, writing, on_bytes)
         monolith.rollback()
+    return rows
+
+
+def _result(psycopg, conn, expected, doing):
+    result = conn.get_result()
+    if result is None or result.status != expected:
+        message = (result.error_message if result is not None else conn.error_message) or b""
+        raise CopyError(f"{doing}: {message.decode(errors='replace').strip()}")
+    return result
+
+
+def _server_said(psycopg, conn, exc):
+    """The server's own message when it sent one (a row the target refused), else the client's."""
+    try:
+        result = conn.get_result()
+    except psycopg.Error:
+        result = None
+    said = (result.error_message if result is not None else b"") or b""
+    return said.decode(errors="replace").strip() or str(exc).strip()
+
+
+def stream(psycopg, out, into, reading, writing, on_bytes):
+    """``reading`` (COPY ... TO STDOUT) on libpq connection ``out`` streamed into ``writing``
+    (COPY ... FROM STDIN) on ``into``, in chunks of WRITE_CHUNK bytes: libpq's own calls, a row
+    at a time (the Copy object's per-row machinery costs twice the CPU, measured with Debian's
+    psycopg). Returns the rows written. An error raises CopyError, saying which side and the
+    server's message, and leaves both connections mid-COPY: close them (the target's COPY is
+    then undone whole)."""
+    status = psycopg.pq.ExecStatus
+    out.send_query(reading.encode())
+    _result(psycopg, out, status.COPY_OUT, "reading")
+    into.send_query(writing.encode())
+    _result(psycopg, into, status.COPY_IN, "writing")
+    chunk, get, put = bytearray(), out.get_copy_data, into.put_copy_data
+
+    def write(data):
+        try:
+            put(data)
+        except psycopg.Error as exc:
+            raise CopyError("writing: " + _server_said(psycopg, into, exc)) from None
+        on_bytes(len(data))
+
+    while True:
+        try:
+            size, data = get(0)
+        except psycopg.Error as exc:
+            raise CopyError("reading: " + _server_said(psycopg, out, exc)) from None
+        if size < 0:
+            break
+        chunk += data
+        if len(chunk) >= WRITE_CHUNK:
+            write(chunk)
+            chunk = bytearray()
+    _result(psycopg, out, status.COMMAND_OK, "reading")
+    if chunk:
+        write(chunk)
+    into.put_copy_end(None)
+    rows = _result(psycopg, into, status.COMMAND_OK, "writing").command_tuples
+    for conn in (out, into):
+        while conn.get_result() is not None:
+            pass
     return rows
 
 
@@ -377,7 +437,7 @@ def _copy_parts(psycopg, source, due, jobs, pacer, progress, figures, snapshots)
         try:
             written = copy_part(psycopg, source, item["spec"]["endpoint"], snapshots[key], table, part, item["binary"],
                                 progress.add_streamed)
-        except (psycopg.Error, OSError) as exc:
+        except (psycopg.Error, OSError, CopyError) as exc:
             stopped.set()
             raise CopyError(f"{item['spec']['plan']['label']}: copying {part['table']}"
                             + (f" (blocks {part['blocks'][0]} on)" if part["blocks"] else "") + f": {str(exc).strip()}") from None

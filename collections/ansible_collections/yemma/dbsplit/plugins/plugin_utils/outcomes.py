@@ -53,7 +53,7 @@ def online_copy_figures(results, started, copied, built):
     results (one per target: the largest lag, each stream's line); ``seconds``: the whole
     transfer since the copy ``started`` (copy, build, subscribe, catch-up)."""
     done = [result for result in results if "progress" in result]
-    copies = (copied or {}).get("copies", {}).values()
+    copies = list((copied or {}).get("copies", {}).values())  # a template may hand a one-pass view
     copy_bytes = sum(c["bytes"] for c in copies if c["action"] == "copy")
     copy_seconds = float((copied or {}).get("seconds", 0))
     return {"tables": sum(result["progress"]["count"] for result in done),
