@@ -32,6 +32,8 @@ from bench_offline import NEW, TARGETS, compose, raw_copy  # noqa: E402
 
 ONLINE = ["-e", "dbsplit_mode=online"]
 BASELINE_SECONDS = 60
+# profile_tasks prints the slowest tasks at the end of a run: where the time goes.
+PROFILE = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "25"}
 # The largest lag (WAL not yet applied) and WAL held (not yet released) of the copy's slots.
 SLOTS_SQL = ("SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)), 0)::bigint, "
              "coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), 0)::bigint "
@@ -79,7 +81,7 @@ def main():
     sampler = threading.Thread(target=sample_slots, args=(peak, stop), daemon=True)
     sampler.start()
     copy_started = time.monotonic()
-    copied = ansible_playbook("migrate.yml", "-l", "sandbox", *ONLINE, "--skip-tags", "cutover")
+    copied = ansible_playbook("migrate.yml", "-l", "sandbox", *ONLINE, "--skip-tags", "cutover", env=PROFILE)
     copy_wall = time.monotonic() - copy_started
     stop.set()
     counts = load.stop()
@@ -88,9 +90,7 @@ def main():
 
     floor = compose_seconds("stop", *BACKEND) + compose_seconds("up", "-d", "--wait", *BACKEND)
 
-    # profile_tasks prints the slowest tasks at the end: where the downtime goes.
-    cut = ansible_playbook("migrate.yml", "-l", "sandbox", *ONLINE,
-                           env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "25"})
+    cut = ansible_playbook("migrate.yml", "-l", "sandbox", *ONLINE, env=PROFILE)
     _, report = newest_report(cut, "migrate.yml (online cutover)", "report.json")
     downtime = float(report["completed"]["downtime_seconds"])
     mb = int(transfer.get("copy_bytes", 0)) / 2**20
@@ -111,9 +111,10 @@ def main():
     print(f"floor (the old services' own stop and start): {floor:.1f} s")
     print(f"cutover write downtime: {downtime:.1f} s ({downtime / floor:.2f} x the floor); "
           f"phases: {report['phase_seconds']}")
-    print("the cutover run's slowest tasks (profile_tasks):")
-    timings = cut.stdout[cut.stdout.rfind("==============================================================================="):]
-    print("\n".join(line for line in timings.splitlines()[1:] if line.strip()))
+    for what, run_ in (("copy", copied), ("cutover", cut)):
+        print(f"the {what} run's slowest tasks (profile_tasks):")
+        timings = run_.stdout[run_.stdout.rfind("==============================================================================="):]
+        print("\n".join(line for line in timings.splitlines()[1:] if line.strip()))
     print(f"whole benchmark: {time.monotonic() - started:.0f} s")
 
 
