@@ -97,7 +97,7 @@ options:
 
 _STREAMS = """      streams:
         description:
-          - How many slots its publications need (one a stream, online mode adds its table-sync workers), or how many
+          - How many slots its publications need (one a stream, online mode's copy and then its subscription), or how many
             streams it subscribes to.
         type: int
         required: true
