@@ -391,8 +391,7 @@ def _copy(psycopg, source, due, full_identity, jobs, pacer, progress, figures):
                 plan, endpoint, name = item["spec"]["plan"], item["spec"]["endpoint"], item["name"]
                 tables = [t["name"] for t in plan["tables"]]
                 with pgconn.connect(psycopg, endpoint) as conn:
-                    info = target.inspect(conn, endpoint["tool_name"])
-                    target.set_marker(conn, endpoint["tool_name"], info["plan"], info["backup"], "copying")
+                    target.restate(conn, endpoint["tool_name"], "copying")
                 # The publication first: the slot's stream filters by it from its first change.
                 reverse.publish(monolith, tables, [t for t in full_identity if t in tables], False, publication=name)
                 drop_stale_slot(monolith, name)
@@ -424,8 +423,7 @@ def _copy_parts(psycopg, source, due, jobs, pacer, progress, figures, snapshots)
         """Its last part written: marked "copied" at once (a run killed later keeps it)."""
         endpoint = by_key[key]["spec"]["endpoint"]
         with pgconn.connect(psycopg, endpoint) as conn:
-            info = target.inspect(conn, endpoint["tool_name"])
-            target.set_marker(conn, endpoint["tool_name"], info["plan"], info["backup"], "copied")
+            target.restate(conn, endpoint["tool_name"], "copied")
         figures[key].update(rows=rows[key], seconds=round(time.monotonic() - started, 1))
 
     def one(key, part):

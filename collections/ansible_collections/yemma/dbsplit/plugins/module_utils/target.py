@@ -212,6 +212,13 @@ def mark_returned(conn, tool, check_mode=False):
     return info["state"]
 
 
+def restate(conn, tool, state):
+    """The marker of a target of this tool set to ``state``, its plan and backup kept (the online
+    copy's "copying" and "copied")."""
+    info = inspect(conn, tool)
+    set_marker(conn, tool, info["plan"], info["backup"], state)
+
+
 def set_marker(conn, tool, plan_hash, backup_id, state):
     with conn.cursor() as cur:
         cur.execute("SELECT current_database()")
