@@ -36,6 +36,13 @@ options:
     description: Parallel pg_restore jobs for each target.
     type: int
     default: 2
+  targets_at_once:
+    description:
+      - How many targets restore at the same time (each with O(jobs) pg_restore jobs); the others wait their turn.
+        0 restores them all at once.
+      - Online mode builds its indexes while the services serve beside it, so it bounds the builds sharing the cores.
+    type: int
+    default: 0
   work_dir:
     description: Host directory for the restore lists.
     type: path
@@ -106,6 +113,7 @@ def main():
             plan_hash=dict(type="str", required=True),
             manifest=dict(type="dict", required=True),
             jobs=dict(type="int", default=2),
+            targets_at_once=dict(type="int", default=0),
             work_dir=dict(type="path", required=True),
             part=dict(type="str", default="whole", choices=list(restore.PARTS)),
             timeout=dict(type="int", default=7200),
@@ -116,7 +124,8 @@ def main():
     params = module.params
     try:
         restores = restore.restore_all(psycopg, params["targets"], params["manifest"], params["plan_hash"], params["jobs"],
-                                       params["work_dir"], params["part"], module.check_mode, params["timeout"])
+                                       params["work_dir"], params["part"], module.check_mode, params["timeout"],
+                                       params["targets_at_once"])
     except restore.Refused as exc:
         module.fail_json(msg=f"{exc}\nNo target was changed.")
     except (restore.RestoreFailed, psycopg.Error, pgtools.ToolError, toc.TocError, OSError, ValueError) as exc:

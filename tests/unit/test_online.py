@@ -65,3 +65,18 @@ def test_the_restore_list_splits_what_the_rows_go_into_from_what_is_built_over_t
     (before, before_count), (after, after_count) = toc.split_after_rows(listing, entries)
     assert [int(line.split(";")[0]) for line in before.splitlines()] == [1, 2, 3, 7] and before_count == 4
     assert [int(line.split(";")[0]) for line in after.splitlines()] == [4, 5, 6, 8] and after_count == 4
+
+
+def test_the_stop_run_alongside_the_switch_is_waited_for_and_its_failure_said(tmp_path):
+    assert online.Alongside(["true"], str(tmp_path)).wait(10) is None
+    failed = online.Alongside(["sh", "-c", "echo no such service: auth >&2; exit 3"], str(tmp_path)).wait(10)
+    assert "exited with 3" in failed and "no such service: auth" in failed
+    stuck = online.Alongside(["sleep", "30"], str(tmp_path))
+    assert "did not end within 0.2 s (killed)" in stuck.wait(0.2) and stuck.process.returncode is not None
+
+
+def test_the_switch_times_each_step_in_order():
+    clock = online.Stopwatch()
+    clock.lap("freeze")
+    clock.lap("switch")
+    assert list(clock.laps) == ["freeze", "switch"] and all(seconds >= 0 for seconds in clock.laps.values())

@@ -18,6 +18,7 @@ table's columns, indexes, constraints and triggers on both sides before the cuto
 """
 
 import os
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -233,6 +234,39 @@ def freeze_monolith(psycopg, source, check_mode):
     return True, ended
 
 
+class Alongside:
+    """A command run beside the switch (the old services' stop), waited for before the task
+    returns whatever happened: nothing may start them again while it runs."""
+
+    def __init__(self, argv, cwd):
+        self.argv = argv
+        self.process = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+
+    def wait(self, timeout):
+        """None when it succeeded, else what went wrong (its exit code and last output lines)."""
+        try:
+            output, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            output, _ = self.process.communicate()
+            return f"{' '.join(self.argv[:3])} ... did not end within {timeout} s (killed): {output.strip()[-500:]}"
+        if self.process.returncode:
+            return f"{' '.join(self.argv)} exited with {self.process.returncode}: {output.strip()[-1000:]}"
+        return None
+
+
+class Stopwatch:
+    """Seconds of each step, in order (where the downtime goes: the switch reports them)."""
+
+    def __init__(self):
+        self.laps, self._last = {}, time.monotonic()
+
+    def lap(self, step):
+        now = time.monotonic()
+        self.laps[step], self._last = round(now - self._last, 2), now
+
+
 def wait_for_file(path, timeout):
     """Whether ``path`` appeared within ``timeout`` seconds (how the cutover's switch and the
     proof running beside it hand over: each writes a file the other waits for)."""
@@ -272,6 +306,7 @@ def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, che
             # fail-safe returns to the monolith) instead of waiting without end.
             for session in (monolith, conn):
                 session.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}s'")
+            clock = Stopwatch()
             if reverse_stream and _switched(monolith, conn, name, back):
                 # Switched by an earlier run: the target may hold the new services' writes and
                 # sequences since, which a catch-up from the monolith would set back.
@@ -279,12 +314,16 @@ def switch(psycopg, source, targets, full_identity, reverse_stream, timeout, che
                         "reverse_stream": False}
             else:
                 done = catch_up(monolith, conn, name, plan, timeout, check_mode)
+                clock.lap("catch_up")
                 done["removed"] = remove(monolith, conn, name, [t for t in full_identity if t in tables], check_mode)
+                clock.lap("remove")
                 done["reverse_stream"] = reverse_stream and reverse.start(monolith, conn, endpoint, back, tables,
                                                                           full_identity, check_mode)
+                clock.lap("reverse_stream")
             if live_mark:
                 done["marked_live"] = _mark_live(conn, endpoint["tool_name"], *live_mark, check_mode)
-        return done
+                clock.lap("mark_live")
+        return dict(done, seconds=clock.laps)
 
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
         futures = [(target["plan"]["label"], pool.submit(one, target)) for target in targets]

@@ -57,14 +57,14 @@ PARTS = ("whole", "before_rows", "after_rows")
 RESTORED_AS = {"whole": "restored", "before_rows": "schema", "after_rows": "restored"}
 
 
-def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, part, check_mode, timeout=None):
+def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, part, check_mode, timeout=None, targets_at_once=0):
     """Restore ``part`` (PARTS) of every target ([{plan, endpoint}], endpoints with their tools
     runtime) from the backup, side by side; return {target key: figures, with the action taken}.
     Every target is judged first (target.verdict): one that must be refused fails the whole task
     before any change. A target already restored from this plan and backup is kept. The archive is checked
     against its recorded checksum once, for all. Raise ``Refused``, or ``RestoreFailed`` naming
     every target whose restore failed (the others are restored). ``timeout``: seconds each
-    pg_restore may take."""
+    pg_restore may take; ``targets_at_once``: how many targets restore at the same time (0: all)."""
     judged, refused, versions = {}, [], {}
     for spec in targets:
         plan, endpoint = spec["plan"], spec["endpoint"]
@@ -96,7 +96,7 @@ def restore_all(psycopg, targets, manifest, plan_hash, jobs, work_dir, part, che
                            plan_hash, judged[plan["key"]]["action"] == "rebuild", jobs, work_dir, endpoint["memory_limit"],
                            part, timeout)
 
-    with ThreadPoolExecutor(max_workers=len(due)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(due), targets_at_once or len(due))) as pool:
         futures = [(spec, pool.submit(one, spec)) for spec in due]
     failed = []
     for spec, future in futures:

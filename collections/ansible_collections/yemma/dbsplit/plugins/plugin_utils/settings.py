@@ -39,6 +39,7 @@ INTEGERS = {
     "dbsplit_online_catchup_timeout": (10, 3600, "seconds the cutover waits for the last changes"),
     "dbsplit_online_slots_per_target": (1, 16, "slots an online copy takes on the monolith's server"),
     "dbsplit_online_copy_jobs": (1, 16, "parts of tables the online copy copies at once"),
+    "dbsplit_online_build_targets": (1, 64, "targets whose indexes the online transfer builds at once"),
     "dbsplit_online_part_mb": (0, 1 << 20, "MB above which the online copy splits a table in parts"),
     "dbsplit_online_proof_timeout": (60, 7 * 86400, "seconds the proof at the cutover may take"),
     "dbsplit_diff_sample_keys": (0, 10000, "keys named per kind of difference of a table"),
