@@ -132,10 +132,10 @@ stopped_pid:
   type: int
   sample: 41237
 pauses:
-  description: How many times a part waited (C(count)), and the last reason of each kind.
+  description: How many times a part waited (C(count)), and the last reason of each kind (C(load), C(standby_lag)).
   returned: always
   type: dict
-  sample: {count: 2, host load: "host load 2.4 per core > 2"}
+  sample: {count: 2, load: "host load 2.4 per core > 2"}
 """
 
 import contextlib

@@ -45,8 +45,8 @@ def test_the_parts_of_every_target_run_largest_first():
 
 def test_the_copy_pauses_on_the_hosts_load_or_a_standbys_lag_and_not_without_a_limit():
     assert bulkcopy.pause_reason(1.5, 2.0, None, 1.0) is None
-    assert bulkcopy.pause_reason(2.5, 2.0, None, 1.0) == "host load 2.5 per core > 2"
-    assert bulkcopy.pause_reason(0.5, 2.0, 3.2, 1.0) == "a standby of the monolith lags 3.2 s > 1 s"
+    assert bulkcopy.pause_reason(2.5, 2.0, None, 1.0) == ("load", "host load 2.5 per core > 2")
+    assert bulkcopy.pause_reason(0.5, 2.0, 3.2, 1.0) == ("standby_lag", "a standby of the monolith lags 3.2 s > 1 s")
     assert bulkcopy.pause_reason(0.5, 2.0, 0.4, 1.0) is None
     # 0 is no limit.
     assert bulkcopy.pause_reason(9.0, 0, 99.0, 0) is None

@@ -92,11 +92,11 @@ class CopyError(RuntimeError):
 def pause_reason(load_per_core, max_load_per_core, standby_lag, max_standby_lag):
     """Why the next part must wait (the host's 1-minute load per core above its limit, or a
     standby of the monolith replaying more than ``max_standby_lag`` seconds behind: Vitess's
-    throttler waits on 1 s of lag), or None. A limit of 0 is no limit."""
+    throttler waits on 1 s of lag), as (kind, words), or None. A limit of 0 is no limit."""
     if max_load_per_core and load_per_core > max_load_per_core:
-        return f"host load {load_per_core:.1f} per core > {max_load_per_core:g}"
+        return "load", f"host load {load_per_core:.1f} per core > {max_load_per_core:g}"
     if max_standby_lag and standby_lag is not None and standby_lag > max_standby_lag:
-        return f"a standby of the monolith lags {standby_lag:.1f} s > {max_standby_lag:g} s"
+        return "standby_lag", f"a standby of the monolith lags {standby_lag:.1f} s > {max_standby_lag:g} s"
     return None
 
 
@@ -280,7 +280,8 @@ class Pacer:
                 paused = time.monotonic()
                 with self.lock:
                     self.pauses += 1
-                    self.reasons[reason.split(" ")[0] + " " + reason.split(" ")[1]] = reason
+                    kind, words = reason
+                    self.reasons[kind] = words
             stopped.wait(self.poll)
         if paused is not None:
             with self.lock:
