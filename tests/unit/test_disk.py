@@ -49,7 +49,9 @@ def test_the_host_measures_each_path_on_its_filesystem_and_a_path_not_made_yet_o
     made = tmp_path / "state"
     made.mkdir()
     free = host.free_space([str(made), str(tmp_path / "not" / "yet")])
-    assert free[str(made)]["avail"] == os.statvfs(made).f_bavail * os.statvfs(made).f_frsize
+    now = os.statvfs(made)
+    # Within 64 MiB: whatever else runs on this machine writes to the same filesystem meanwhile.
+    assert abs(free[str(made)]["avail"] - now.f_bavail * now.f_frsize) < 64 << 20
     assert free[str(made)]["mount"] == host.mount_point(str(tmp_path))
     assert free[str(tmp_path / "not" / "yet")] == free[str(made)]
     assert disk.problems([{"what": "target logs_db", "path": "/mnt/gone", "bytes": 1}], free) == [
