@@ -182,6 +182,7 @@ def test_the_copy_runs_while_the_monolith_takes_writes_and_the_catch_up_leaves_t
         done, failures = online.switch(psycopg, source, targets, ["public.events"], True, 120, check_mode=False)
         assert failures == [] and done["app"]["removed"] and done["app"]["reverse_stream"], done
         assert done["app"]["sequences"][0]["sequence"] == "public.users_id_seq"
+        assert list(done["app"]["seconds"]) == ["catch_up", "remove", "reverse_stream"], done  # where the downtime went
         for table in TABLES:
             assert rows(target, table) == rows(monolith, table), table
         assert len(rows(target, "public.users")) == 20100  # the writer's rows were deleted before the freeze
