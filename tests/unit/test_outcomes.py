@@ -132,3 +132,19 @@ def test_verify_yml_says_what_its_result_means_where_the_migration_stands():
     assert note("finished", "snapshots").startswith("finish.yml removed the reverse streams")
     assert note("migrating", "online_copy").startswith("online copy under way")
     assert note("migrating", "snapshots").startswith("before the cutover")
+
+
+def test_the_online_copy_figures_add_up_the_copy_the_build_and_the_streams():
+    copied = {"seconds": 25.3, "paused_seconds": 0.0,
+              "copies": {"a": {"action": "copy", "bytes": 3 << 20, "format": "binary", "parts": 2},
+                         "b": {"action": "keep", "bytes": 1 << 20, "format": "binary", "parts": 1}}}
+    # The build's wall time, not its slowest target's: targets build a few at a time.
+    built = {"seconds": 67.6, "restores": {"a": {"seconds": 30.1}, "b": {"seconds": 37.9}}}
+    streams = [{"progress": {"count": 3, "bytes": 10}, "status": {"lag_bytes": 512}, "line": "a: 3 tables"},
+               {"progress": {"count": 2, "bytes": 5}, "status": {"lag_bytes": None}, "line": "b: 2 tables"},
+               {"skipped": True}]
+    figures = outcomes.online_copy_figures(streams, time.time() - 90, copied, built)
+    assert figures["copy_bytes"] == 3 << 20 and figures["copy_mb_per_second"] == round(3 / 25.3, 1)
+    assert figures["build_seconds"] == 67.6 and figures["parts"] == 3 and figures["formats"] == ["binary"]
+    assert figures["tables"] == 5 and figures["lag_bytes"] == 512 and figures["lines"] == ["a: 3 tables", "b: 2 tables"]
+    assert 89 <= figures["seconds"] <= 120

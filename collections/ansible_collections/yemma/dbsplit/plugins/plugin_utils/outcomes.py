@@ -49,7 +49,7 @@ def backup_summary(result, mode):
 def online_copy_figures(results, started, copied, built):
     """The online copy's figures once every stream has caught up: from dbsplit_online_bulk's
     result (``copied``: tables, bytes, seconds, rate, format, pauses), dbsplit_restore's after
-    the rows (``built``: seconds of the slowest target's build), and dbsplit_online_copy's info
+    the rows (``built``: the build's wall seconds), and dbsplit_online_copy's info
     results (one per target: the largest lag, each stream's line); ``seconds``: the whole
     transfer since the copy ``started`` (copy, build, subscribe, catch-up)."""
     done = [result for result in results if "progress" in result]
@@ -63,7 +63,7 @@ def online_copy_figures(results, started, copied, built):
             "copy_mb_per_second": round(copy_bytes / 1048576 / copy_seconds, 1) if copy_seconds else None,
             "formats": sorted({c["format"] for c in copies}), "parts": sum(c["parts"] for c in copies),
             "paused_seconds": (copied or {}).get("paused_seconds", 0),
-            "build_seconds": max([r.get("seconds", 0) for r in ((built or {}).get("restores") or {}).values()] or [0]),
+            "build_seconds": (built or {}).get("seconds", 0),
             "lag_bytes": max([result["status"].get("lag_bytes") or 0 for result in done] or [0]),
             "lines": [result["line"] for result in done]}
 
