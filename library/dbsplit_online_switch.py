@@ -138,6 +138,7 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yemma.dbsplit.plugins.module_utils import freeze, online, pgconn
 
+
 def switch_all(module, psycopg, params, clock):
     """Freeze and switch; returns (result, failure message or None)."""
     try:
